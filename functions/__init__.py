@@ -1,0 +1,1 @@
+"""Trigger blueprints: one module per area, each exposing `bp`."""

@@ -1,0 +1,71 @@
+"""The app's settings, read from the environment in one place.
+
+Locally every connection is an emulator connection string. In Azure the same names
+are prefixes of identity-based settings (`<name>__blobServiceUri`,
+`<name>__fullyQualifiedNamespace`, `<name>__accountEndpoint`, `<name>__clientId`),
+exactly as the Functions bindings read them, so one code path serves both.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Mapping, Optional
+
+STORAGE = "AzureWebJobsStorage"
+EVENTHUB = "EventHubConnection"
+COSMOS = "CosmosDBConnection"
+
+# Every setting the app reads, with its local value in local.settings.sample.json.
+NAMES = (STORAGE, EVENTHUB, "EVENTHUB_NAME", COSMOS, "COSMOS_DATABASE", "REDIS_URL")
+
+
+class SettingsError(Exception):
+    """A required setting is missing or malformed; the message names it."""
+
+
+@dataclass(frozen=True)
+class Connection:
+    """One service connection: a connection string locally, an endpoint + identity in Azure."""
+
+    name: str
+    connection_string: Optional[str] = None
+    endpoint: Optional[str] = None  # blob/queue service URI, namespace or account endpoint
+    queue_endpoint: Optional[str] = None  # storage only: the queue service URI
+    client_id: Optional[str] = None  # a user-assigned managed identity
+
+
+@dataclass(frozen=True)
+class Settings:
+    storage: Connection
+    eventhub: Connection
+    eventhub_name: str
+    cosmos: Connection
+    cosmos_database: str
+    redis_url: str
+
+
+def _connection(env: Mapping[str, str], prefix: str, endpoint_key: str,
+                queue_key: Optional[str] = None) -> Connection:
+    connection_string = env.get(prefix) or None
+    endpoint = env.get(f"{prefix}__{endpoint_key}") or None
+    if not connection_string and not endpoint:
+        raise SettingsError(f"{prefix} is not set (a connection string, or {prefix}__{endpoint_key} "
+                            f"with a managed identity)")
+    return Connection(
+        name=prefix,
+        connection_string=connection_string,
+        endpoint=endpoint,
+        queue_endpoint=env.get(f"{prefix}__{queue_key}") if queue_key else None,
+        client_id=env.get(f"{prefix}__clientId") or None,
+    )
+
+
+def load(env: Mapping[str, str] = os.environ) -> Settings:
+    return Settings(
+        storage=_connection(env, STORAGE, "blobServiceUri", "queueServiceUri"),
+        eventhub=_connection(env, EVENTHUB, "fullyQualifiedNamespace"),
+        eventhub_name=env.get("EVENTHUB_NAME") or "activity",
+        cosmos=_connection(env, COSMOS, "accountEndpoint"),
+        cosmos_database=env.get("COSMOS_DATABASE") or "offerloop",
+        redis_url=env.get("REDIS_URL") or "redis://localhost:6379/0",
+    )
