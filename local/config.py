@@ -104,6 +104,28 @@ class StackConfig:
         return self.state_dir / "data"
 
 
+def free_ports(count: int) -> list[int]:
+    """`count` distinct ports free on loopback right now (the kernel picks them)."""
+    import socket
+    from contextlib import ExitStack
+
+    with ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for s in sockets:
+            s.bind((LOOPBACK, 0))
+        return [s.getsockname()[1] for s in sockets]
+
+
+def ephemeral_config(state_dir: Path, **overrides) -> StackConfig:
+    """A throwaway stack on free ports with in-memory emulators, for tests and benchmarks.
+
+    Free ports let it run beside a developer's `make up`, and prove every port is configurable.
+    """
+    names = [f.name for f in fields(Ports)]
+    ports = Ports(**dict(zip(names, free_ports(len(names)))))
+    return StackConfig(ports=ports, state_dir=state_dir, persistent=False, **overrides)
+
+
 def storage_connection_string(ports: Ports, host: str = LOOPBACK) -> str:
     return (
         f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"

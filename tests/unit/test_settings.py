@@ -1,0 +1,40 @@
+"""The app's settings: connection strings locally, identity-based settings in Azure."""
+import json
+from pathlib import Path
+
+import pytest
+
+from shared import settings
+from shared.settings import SettingsError
+
+SAMPLE = Path(__file__).resolve().parents[2] / "local.settings.sample.json"
+
+
+def test_the_sample_settings_load_and_name_every_setting_the_app_reads():
+    values = json.loads(SAMPLE.read_text())["Values"]
+    assert set(settings.NAMES) <= set(values)
+    loaded = settings.load(values)
+    assert loaded.eventhub_name == "activity" and loaded.cosmos_database == "offerloop"
+    assert loaded.storage.connection_string == "UseDevelopmentStorage=true"
+
+
+def test_identity_based_settings_are_read_from_the_binding_prefixes():
+    loaded = settings.load({
+        "AzureWebJobsStorage__blobServiceUri": "https://st.blob.core.windows.net",
+        "AzureWebJobsStorage__queueServiceUri": "https://st.queue.core.windows.net",
+        "AzureWebJobsStorage__clientId": "cid",
+        "EventHubConnection__fullyQualifiedNamespace": "ns.servicebus.windows.net",
+        "CosmosDBConnection__accountEndpoint": "https://acct.documents.azure.com:443/",
+    })
+    assert loaded.storage.connection_string is None
+    assert loaded.storage.endpoint == "https://st.blob.core.windows.net"
+    assert loaded.storage.queue_endpoint == "https://st.queue.core.windows.net"
+    assert loaded.storage.client_id == "cid"
+    assert loaded.eventhub.endpoint == "ns.servicebus.windows.net"
+    assert loaded.cosmos.endpoint == "https://acct.documents.azure.com:443/"
+
+
+def test_a_missing_connection_names_both_ways_to_set_it():
+    with pytest.raises(SettingsError, match="EventHubConnection__fullyQualifiedNamespace"):
+        settings.load({"AzureWebJobsStorage": "UseDevelopmentStorage=true",
+                       "CosmosDBConnection": "AccountEndpoint=http://x/;AccountKey=a;"})
