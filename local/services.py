@@ -101,7 +101,7 @@ def _redis_ready(config: StackConfig) -> None:
 
 def _host_command(config: StackConfig) -> list[str]:
     if config.use_core_tools:
-        return ["func", "start", "--port", str(config.ports.host), "--python"]
+        return ["func", "start", "--port", str(config.ports.host)]
     return [sys.executable, "-m", "local.host", "--app-dir", str(config.app_dir),
             "--host", LOOPBACK, "--port", str(config.ports.host)]
 
@@ -125,7 +125,12 @@ def _http_status(url: str, accept_errors: bool = False) -> int:
 def host_settings(config: StackConfig) -> dict[str, str]:
     from .stack import Stack
 
-    return Stack(config).settings
+    settings = Stack(config).settings
+    if config.use_core_tools:
+        # Core Tools starts the Python worker with this interpreter: the venv's, which has
+        # the app's packages (the same as activating the venv before `func start`).
+        settings["languageWorkers__python__defaultExecutablePath"] = sys.executable
+    return settings
 
 
 def redis_server_path() -> str | None:
