@@ -43,6 +43,7 @@ def _azurite_command(config: StackConfig) -> list[str]:
         str(NODE_BIN / "azurite"),
         "--skipApiVersionCheck",  # the current SDKs send a newer API version than Azurite knows
         "--disableProductStyleUrl",
+        "--disableTelemetry",  # its upload on shutdown would wait for the network for ~10 s
         "--blobHost", LOOPBACK, "--blobPort", str(p.blob),
         "--queueHost", LOOPBACK, "--queuePort", str(p.queue),
         "--tableHost", LOOPBACK, "--tablePort", str(p.table),

@@ -28,7 +28,7 @@ def stack(tmp_path_factory):
     """
     running = quiet_stack(make_stack_config(tmp_path_factory.mktemp("stack")))
     try:
-        running.up(("redis","azurite","cosmos"))
+        running.up(EMULATORS)
         yield running
     finally:
         running.down()
