@@ -1,0 +1,1 @@
+"""Tests of the development Functions host (local/host)."""
