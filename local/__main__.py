@@ -91,6 +91,9 @@ def run() -> None:
     try:
         stack = _stack()
         _ensure_local_settings(stack.config)
+        host_log = stack.log_path("host")
+        # Follow the host's log from this start on, so its list of functions shows too.
+        log_start = host_log.stat().st_size if host_log.exists() else 0
         click.echo("Starting offerloop's local stack…")
         started = stack.up(ALL)
     except (StackError, ConfigError) as error:
@@ -99,8 +102,8 @@ def run() -> None:
     click.echo("  Ctrl-C stops everything this command started.\n")
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        with open(stack.log_path("host"), "r", errors="replace") as log:
-            log.seek(0, 2)
+        with open(host_log, "r", errors="replace") as log:
+            log.seek(log_start)
             while True:
                 line = log.readline()
                 if line:
