@@ -13,5 +13,18 @@ BLOB_CONTAINERS = (RAW_ARCHIVE, DEAD_LETTER, MODELS)
 # Storage queues the app listens on (added by the areas that own them).
 QUEUES: tuple[str, ...] = ()
 
-# Cosmos DB containers: name -> partition key path (added by the areas that own them).
-COSMOS_CONTAINERS: dict[str, str] = {}
+# Cosmos DB containers: name -> partition key path, chosen for the access paths:
+# catalog documents are read whole into the offers function's cache; a profile is one
+# point read per offer request; offer statistics are one document per offer and hour.
+PRODUCTS = "products"
+OFFERS = "offers"
+USERS = "users"
+PROFILES = "profiles"
+OFFER_STATS = "offerstats"
+COSMOS_CONTAINERS: dict[str, str] = {
+    PRODUCTS: "/id",
+    OFFERS: "/id",
+    USERS: "/id",
+    PROFILES: "/userId",
+    OFFER_STATS: "/offerId",
+}
