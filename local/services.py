@@ -164,7 +164,8 @@ SERVICES: dict[str, Service] = {
             title="Cosmos DB server",
             ports=lambda c: {"cosmos": c.ports.cosmos},
             command=lambda c: [str(NODE_BIN / "cosmosdb-server"), "--host", LOOPBACK,
-                               "-p", str(c.ports.cosmos), "--no-ssl"],
+                               "-p", str(c.ports.cosmos), "--no-ssl",
+                               "--keep-alive"],  # one connection per client, not one per request
             ready=_cosmos_ready,
             timeout=60,
             needs_node=True,
