@@ -15,7 +15,7 @@ from .stack import Stack, StackError
 
 
 def _stack() -> Stack:
-    return Stack(StackConfig.from_env(), say=lambda line: click.echo(line, err=False))
+    return Stack(StackConfig.from_env(), say=lambda line: click.echo(line, err=False), seed_catalog=True)
 
 
 def _ensure_local_settings(config: StackConfig) -> None:

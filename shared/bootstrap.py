@@ -1,10 +1,15 @@
 """Composition: wires the real adapters to the domain's ports for the function app."""
 from __future__ import annotations
 
+import threading
+from collections import Counter
+from datetime import datetime, timedelta, timezone
 from functools import lru_cache
-from typing import Callable
+from typing import Callable, Optional
 
-from . import cache, cosmos, eventhubs, resources, settings, storage
+from . import (cache, catalog_store, coldstart, cosmos, eventhubs, offers, publisher, resources, settings,
+               storage, telemetry)
+from .catalog_cache import CatalogCache, Snapshot, build_snapshot
 
 
 @lru_cache(maxsize=1)
@@ -24,3 +29,63 @@ def health_probes(config: settings.Settings) -> dict[str, Callable[[], object]]:
         .get_eventhub_properties(),
         "redis": lambda: cache.redis_client(config.redis_url).ping(),
     }
+
+
+# The first requests arrive together; one of them builds the offers' ports, the others wait.
+_offers_lock = threading.RLock()
+
+
+def catalog_cache() -> CatalogCache:
+    """The process's in-memory catalog, loaded on first use and refreshed in the background."""
+    with _offers_lock:
+        return _catalog_cache()
+
+
+@lru_cache(maxsize=1)
+def _catalog_cache() -> CatalogCache:
+    config = app_settings()
+    db = cosmos.database(config.cosmos, config.cosmos_database)
+
+    def load() -> Snapshot:
+        return build_snapshot(*(catalog_store.load_all(db.get_container_client(name))
+                                for name in (resources.PRODUCTS, resources.OFFERS, resources.USERS)))
+
+    return CatalogCache(load, config.catalog_refresh_seconds)
+
+
+def offer_ports() -> offers.Ports:
+    """The offers service's ports: the profile point read, the cached catalog, cold-start lists
+    from Redis (falling back to in-process lists), and offer.shown sent in the background."""
+    with _offers_lock:
+        return _offer_ports()
+
+
+@lru_cache(maxsize=1)
+def _offer_ports() -> offers.Ports:
+    config = app_settings()
+    metrics = telemetry.configure(config.appinsights_connection_string)
+    profiles = cosmos.database(config.cosmos, config.cosmos_database).get_container_client(resources.PROFILES)
+    cache_ = catalog_cache()
+    popular = coldstart.PopularityLists(lambda keys: cache.redis_client(config.redis_url).mget(keys),
+                                        lambda segment: cache_.get().fallback(segment))
+    send = publisher.for_settings(config)
+    return offers.Ports(
+        read_profile=lambda user_id: catalog_store.read_profile(profiles, user_id),
+        catalog=cache_.get,
+        popular=popular.get,
+        publish=offers.BackgroundPublisher(send, on_drop=metrics.dropped_events.add),
+        record=metrics.record_decision,
+        half_life_hours=config.affinity_half_life_hours,
+    )
+
+
+def refresh_coldstart(now: Optional[datetime] = None) -> dict:
+    """The cold-start job: popularity from the cached catalog and a week of offer statistics, into Redis."""
+    config = app_settings()
+    now = now or datetime.now(timezone.utc)
+    snapshot = catalog_cache().get()
+    stats = cosmos.database(config.cosmos, config.cosmos_database).get_container_client(resources.OFFER_STATS)
+    totals = catalog_store.offer_totals(stats, now - timedelta(hours=coldstart.STATS_LOOKBACK_HOURS))
+    segments = Counter(u.segment for u in snapshot.users.values() if u.segment)
+    lists = coldstart.run(snapshot.offers, segments, totals, cache.redis_client(config.redis_url).mset, now)
+    return {"segments": len(lists) - 1, "offers": len(lists[None]), "offersWithStatistics": len(totals)}

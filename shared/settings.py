@@ -16,7 +16,8 @@ EVENTHUB = "EventHubConnection"
 COSMOS = "CosmosDBConnection"
 
 # Every setting the app reads, with its local value in local.settings.sample.json.
-NAMES = (STORAGE, EVENTHUB, "EVENTHUB_NAME", COSMOS, "COSMOS_DATABASE", "REDIS_URL")
+NAMES = (STORAGE, EVENTHUB, "EVENTHUB_NAME", COSMOS, "COSMOS_DATABASE", "REDIS_URL",
+         "CATALOG_REFRESH_SECONDS", "AFFINITY_HALF_LIFE_HOURS", "APPLICATIONINSIGHTS_CONNECTION_STRING")
 
 
 class SettingsError(Exception):
@@ -42,6 +43,9 @@ class Settings:
     cosmos: Connection
     cosmos_database: str
     redis_url: str
+    catalog_refresh_seconds: float = 60.0  # how often the offers function reloads the catalog
+    affinity_half_life_hours: float = 72.0  # category affinity halves in this time
+    appinsights_connection_string: Optional[str] = None  # metrics go to Application Insights when set
 
 
 def _connection(env: Mapping[str, str], prefix: str, endpoint_key: str,
@@ -68,4 +72,20 @@ def load(env: Mapping[str, str] = os.environ) -> Settings:
         cosmos=_connection(env, COSMOS, "accountEndpoint"),
         cosmos_database=env.get("COSMOS_DATABASE") or "offerloop",
         redis_url=env.get("REDIS_URL") or "redis://localhost:6379/0",
+        catalog_refresh_seconds=_positive(env, "CATALOG_REFRESH_SECONDS", 60.0),
+        affinity_half_life_hours=_positive(env, "AFFINITY_HALF_LIFE_HOURS", 72.0),
+        appinsights_connection_string=env.get("APPLICATIONINSIGHTS_CONNECTION_STRING") or None,
     )
+
+
+def _positive(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise SettingsError(f"{name}={raw!r} is not a positive number")
+    return value

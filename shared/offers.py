@@ -1,0 +1,252 @@
+"""The offers service: choose a shopper's offers and log the decision as an offer.shown event.
+
+Per request: one point read of the shopper's profile; everything else (catalog, users,
+cold-start lists) comes from memory. A shopper without a profile, or whose profile has no
+views yet, is a cold start: the baseline policy then ranks by the segment's cold-start list.
+The decision is published as one `offer.shown` event whose id is the decision id.
+"""
+from __future__ import annotations
+
+import atexit
+import logging
+import queue
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Callable, Optional
+
+from . import events, policy
+from .catalog import User, parse_time
+from .catalog_cache import Snapshot
+
+log = logging.getLogger(__name__)
+
+MIN_OFFERS, MAX_OFFERS, DEFAULT_OFFERS = 1, 10, 3
+MAX_ID_LENGTH = events.MAX_ID_LENGTH
+DIAGNOSTICS = "diagnostics"  # the context namespace that describes the serving, not the shopper
+IDLE_POLL_SECONDS = 0.1  # how soon an idle sender notices close()
+
+
+@dataclass(frozen=True)
+class Ports:
+    """What `decide` needs from the outside world; bootstrap wires the real ones, tests fakes."""
+
+    read_profile: Callable[[str], Optional[dict]]  # one point read; None when there is none
+    catalog: Callable[[], Snapshot]
+    popular: Callable[[Optional[str]], tuple[list[str], str]]  # segment -> (offer ids, source)
+    publish: Callable[[events.Event], None]  # offer.shown; must not block on the hub
+    clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
+    record: Callable[[str, float], None] = lambda name, ms: None  # timing name -> milliseconds
+    half_life_hours: float = policy.DEFAULT_HALF_LIFE_HOURS
+
+
+@dataclass(frozen=True)
+class ShownOffer:
+    scored: policy.Scored
+    slot: int
+    probability: float
+
+    def to_dict(self) -> dict[str, Any]:
+        offer = self.scored.offer
+        body: dict[str, Any] = {"offerId": offer.id, "title": offer.title, "kind": offer.kind,
+                                "probability": self.probability, "score": round(self.scored.score, 6)}
+        for key in ("category", "productIds", "discountPercent", "minBasket", "validTo"):
+            if offer.doc.get(key) is not None:
+                body[key] = offer.doc[key]
+        return body
+
+
+@dataclass(frozen=True)
+class Decision:
+    event: events.Event  # the offer.shown event; its id is the decision id
+    user_id: str
+    offers: list[ShownOffer]
+    model_version: str
+    cold_start: bool
+
+    @property
+    def event_id(self) -> str:
+        return self.event.id
+
+    def to_dict(self) -> dict[str, Any]:
+        """The GET /api/offers answer."""
+        return {"eventId": self.event_id, "userId": self.user_id,
+                "offers": [o.to_dict() for o in self.offers],
+                "modelVersion": self.model_version, "coldStart": self.cold_start}
+
+
+def is_cold(profile: Optional[dict]) -> bool:
+    return not profile or not profile.get("recentViews")
+
+
+def _profile(ports: Ports, user_id: str) -> tuple[Optional[dict], bool]:
+    """(the profile or None, whether it could be read); an unreadable profile is a cold start."""
+    try:
+        return ports.read_profile(user_id), True
+    except Exception as error:  # offers must still answer when the profile store does not
+        log.warning("profile of %s unreadable, answering as a cold start: %s", user_id, error)
+        return None, False
+
+
+def decide(user_id: str, product_id: Optional[str], n: int, ports: Ports) -> Decision:
+    """Rank the offers for this shopper (and the product on screen), publish offer.shown, return the decision."""
+    began = time.perf_counter()
+    profile, readable = _profile(ports, user_id)
+    read = time.perf_counter()
+    now = ports.clock()
+    snapshot = ports.catalog()
+    user = snapshot.users.get(user_id) or User(user_id)
+    product = snapshot.products.get(product_id) if product_id else None
+    cold = is_cold(profile)
+    as_of = parse_time(profile["affinityAsOf"]) if profile and profile.get("affinityAsOf") else None
+    affinity = policy.decayed((profile or {}).get("categoryAffinity") or {}, as_of, now, ports.half_life_hours)
+    context = policy.Context(user=user, now=now, affinity=affinity, product=product)
+    popular, source = ports.popular(user.segment)
+    shares = policy.interest(context)
+    ranking = policy.rank(snapshot.offers, context, popular, n, snapshot.offer_features, shares)
+    known = profile or {}
+    history = {"views": len(known.get("recentViews") or ()), "carts": known.get("carts", 0),
+               "purchases": known.get("purchases", 0)}
+    features = policy.context_features(context, shares, history)
+    # How this decision was served; not a feature of the shopper (learners skip this namespace).
+    features[DIAGNOSTICS] = {"popularFrom": source}
+    if not readable:
+        features[DIAGNOSTICS]["profile"] = "unavailable"
+    if product_id and product is None:
+        features[DIAGNOSTICS]["unknownProductId"] = product_id
+    shown = [ShownOffer(s, slot, 1.0) for slot, s in enumerate(ranking.chosen)]
+    decision_id = str(uuid.uuid4())
+    data = events.OfferShownV1(
+        decisionId=decision_id, context=features,
+        candidates=[events.Candidate(offerId=s.offer.id, features=s.features) for s in ranking.candidates],
+        chosen=[events.Chosen(offerId=o.scored.offer.id, slot=o.slot, probability=o.probability) for o in shown],
+        modelVersion=policy.MODEL_VERSION, exploration=events.Exploration(**policy.EXPLORATION), coldStart=cold)
+    event = events.new(events.OFFER_SHOWN, user_id, data, source=events.OFFERS_SOURCE, id=decision_id, time=now)
+    scored = time.perf_counter()
+    ports.publish(event)
+    done = time.perf_counter()
+    ports.record("profile_read", (read - began) * 1000)
+    ports.record("scoring", (scored - read) * 1000)
+    ports.record("total", (done - began) * 1000)
+    return Decision(event, user_id, shown, policy.MODEL_VERSION, cold)
+
+
+class BackgroundPublisher:
+    """The publish port for offer.shown: a bounded buffer that a background thread sends from.
+
+    Requests only enqueue (no Event Hubs round trip on the request path). The sender takes
+    whatever is buffered, up to `max_batch` events, and hands `send` one user's events at a
+    time. A failed send is logged, counted and retried with backoff; after `attempts` failures
+    in a row what is left of the batch is counted as dropped. When the buffer is full, `publish` waits up to
+    `put_timeout` seconds, then drops the event (counted). `close()` — also run at
+    interpreter exit — sends everything still buffered, so a normal shutdown loses nothing;
+    a killed process loses what was buffered (at most a few milliseconds' worth).
+    """
+
+    def __init__(self, send: Callable[[list[events.Event]], None], capacity: int = 10_000,
+                 max_batch: int = 500, attempts: int = 5, put_timeout: float = 1.0,
+                 backoff: Callable[[int], float] = lambda attempt: min(0.5 * 2 ** attempt, 10.0),
+                 on_drop: Callable[[int], None] = lambda count: None):
+        self._send, self._max_batch, self._attempts = send, max_batch, attempts
+        self._on_drop = on_drop
+        self._put_timeout, self._backoff = put_timeout, backoff
+        self._queue: "queue.Queue[events.Event]" = queue.Queue(maxsize=capacity)
+        self._closed = threading.Event()
+        self.sent = self.failed_sends = self.dropped = 0
+        self._thread = threading.Thread(target=self._run, name="offer-shown-sender", daemon=True)
+        self._thread.start()
+        atexit.register(self.close)
+
+    def __call__(self, event: events.Event) -> None:
+        if self._closed.is_set():
+            self._send_now([event])  # after close there is no sender: send on the caller's thread
+            return
+        try:
+            self._queue.put(event, timeout=self._put_timeout)
+        except queue.Full:
+            self.dropped += 1
+            self._on_drop(1)
+            log.error("offer.shown buffer full; dropped decision %s (%s dropped so far)", event.id, self.dropped)
+
+    def pending(self) -> int:
+        return self._queue.qsize()
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until everything enqueued so far has been handled; False on timeout."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._queue.unfinished_tasks == 0:
+                return True
+            time.sleep(0.005)
+        return False
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Send what is buffered (waiting up to `timeout` seconds), then stop the sender."""
+        if self._closed.is_set():
+            return
+        log.info("offer.shown sender closing: %s events buffered, %s sent so far", self.pending(), self.sent)
+        self._closed.set()
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            log.error("offer.shown sender did not finish within %.0f s; %s events still buffered",
+                      timeout, self._queue.qsize())
+            return
+        # A request that enqueued just as the sender stopped is sent here, on the closing thread.
+        late = []
+        while True:
+            try:
+                late.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        if late:
+            self._send_now(late)
+        log.info("offer.shown sender closed: %s sent, %s dropped", self.sent, self.dropped)
+
+    def _run(self) -> None:
+        while True:
+            try:
+                items = [self._queue.get(timeout=IDLE_POLL_SECONDS)]
+            except queue.Empty:
+                if self._closed.is_set():  # closed and nothing left: done
+                    return
+                continue
+            while len(items) < self._max_batch:
+                try:
+                    items.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                self._send_now(items)
+            finally:
+                for _ in items:
+                    self._queue.task_done()
+
+    def _send_now(self, batch: list[events.Event]) -> None:
+        # One send per user (= partition key), so a retry resends only what did not go out.
+        pending: dict[str, list[events.Event]] = {}
+        for event in batch:
+            pending.setdefault(event.user_id, []).append(event)
+        groups = list(pending.values())
+        failures = 0
+        while groups:
+            try:
+                self._send(groups[0])
+            except Exception as error:  # Event Hubs unavailable: retry, then count the loss
+                failures += 1
+                self.failed_sends += 1
+                log.warning("sending offer.shown events failed (attempt %s of %s): %s", failures,
+                            self._attempts, error)
+                if failures >= self._attempts:
+                    break
+                if not self._closed.is_set():
+                    time.sleep(self._backoff(failures - 1))
+                continue
+            self.sent += len(groups.pop(0))
+        lost = sum(len(g) for g in groups)
+        if lost:
+            self.dropped += lost
+            self._on_drop(lost)
+            log.error("dropped %s offer.shown events after %s failed attempts (%s dropped so far)",
+                      lost, failures, self.dropped)

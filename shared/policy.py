@@ -1,0 +1,170 @@
+"""The baseline offer policy: which offers a shopper may get, and a transparent ranking of them.
+
+Eligibility (`why_not` names the first rule an offer fails):
+  - the validity window: validFrom <= now < validTo;
+  - rules.segments / rules.devices: the shopper's segment / device must be listed;
+  - rules.minCategoryAffinity: the shopper's affinity for the offer's category, decayed to
+    now, must reach it.
+The product on screen changes relevance, never eligibility.
+
+Score (baseline-1), each part logged with the candidate so that it can be explained:
+  interest[c] = the shopper's share of affinity in category c (affinities / their sum)
+                + PAGE_CATEGORY_WEIGHT if c is the category of the product on screen
+  relevance   = KIND_RELEVANCE[kind] x interest[offer.category] for category-bound offers;
+                FREE_SHIPPING_RELEVANCE x min(1, total interest) for free shipping (any basket
+                qualifies, so it fits every shopper a little, and nobody especially)
+  score       = relevance + PRODUCT_MATCH_BONUS if the offer includes the product on screen
+                + POPULARITY_WEIGHT x popularity
+where popularity = 1 - rank / len(list) in the segment's cold-start list (0 if unlisted).
+Popularity is small enough only to break ties, and it is the whole score for a shopper
+with no history (then the cold-start list's order is the ranking). The policy is
+deterministic, so each chosen offer's probability is 1.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Iterable, Mapping, Optional, Sequence
+
+from .catalog import FREE_SHIPPING, Offer, Product, User
+
+MODEL_VERSION = "baseline-1"
+EXPLORATION = {"policy": "greedy", "epsilon": 0.0}
+KIND_RELEVANCE = {"category_discount": 1.0, "product_deal": 0.9, "bundle": 0.8}
+FREE_SHIPPING_RELEVANCE = 0.15
+PAGE_CATEGORY_WEIGHT = 0.5
+PRODUCT_MATCH_BONUS = 1.0  # at least any affinity: an offer for the very product on screen comes first
+POPULARITY_WEIGHT = 0.01
+DEFAULT_HALF_LIFE_HOURS = 72.0
+TOP_AFFINITIES_LOGGED = 5
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the policy knows about this request."""
+
+    user: User
+    now: datetime
+    affinity: Mapping[str, float] = field(default_factory=dict)  # decayed to `now`
+    product: Optional[Product] = None
+
+    @property
+    def device(self) -> Optional[str]:
+        return self.user.device
+
+
+@dataclass(frozen=True)
+class Scored:
+    offer: Offer
+    score: float
+    features: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Ranking:
+    candidates: list[Scored]  # every eligible offer, best first
+    chosen: list[Scored]  # the first n of them
+
+
+def decayed(affinity: Mapping[str, float], as_of: Optional[datetime], now: datetime,
+            half_life_hours: float = DEFAULT_HALF_LIFE_HOURS) -> dict[str, float]:
+    """Affinities stored as of `as_of`, decayed to `now` (never grown: a future as_of counts as now)."""
+    if as_of is None:
+        return dict(affinity)
+    hours = max((now - as_of).total_seconds() / 3600, 0.0)
+    factor = math.pow(0.5, hours / half_life_hours) if half_life_hours > 0 else 1.0
+    return {category: value * factor for category, value in affinity.items()}
+
+
+def why_not(offer: Offer, context: Context) -> Optional[str]:
+    """None when the offer is eligible in this context, else the rule it fails."""
+    if not offer.is_valid_at(context.now):
+        return "outside its validity window"
+    if offer.segments is not None and context.user.segment not in offer.segments:
+        return "not for this segment"
+    if offer.devices is not None and context.device not in offer.devices:
+        return "not for this device"
+    if offer.min_category_affinity is not None and \
+            context.affinity.get(offer.category or "", 0.0) < offer.min_category_affinity:
+        return "needs more affinity for its category"
+    return None
+
+
+def interest(context: Context) -> dict[str, float]:
+    total = sum(v for v in context.affinity.values() if v > 0)
+    shares = {c: v / total for c, v in context.affinity.items() if v > 0} if total > 0 else {}
+    if context.product is not None:
+        category = context.product.category
+        shares[category] = shares.get(category, 0.0) + PAGE_CATEGORY_WEIGHT
+    return shares
+
+
+def relevance(offer: Offer, shares: Mapping[str, float]) -> float:
+    if offer.kind == FREE_SHIPPING:
+        return FREE_SHIPPING_RELEVANCE * min(1.0, sum(shares.values()))
+    return KIND_RELEVANCE.get(offer.kind, 0.0) * shares.get(offer.category or "", 0.0)
+
+
+def offer_features(offer: Offer) -> dict[str, Any]:
+    """The offer's own features (the same in every decision)."""
+    features: dict[str, Any] = {"kind": offer.kind}
+    if offer.category:
+        features["category"] = offer.category
+    if offer.discount_percent is not None:
+        features["discountPercent"] = offer.discount_percent
+    if offer.min_basket is not None:
+        features["minBasket"] = offer.min_basket
+    if offer.product_ids:
+        features["products"] = len(offer.product_ids)
+    if offer.segments or offer.devices:
+        features["targeted"] = True
+    return features
+
+
+def context_features(context: Context, shares: Mapping[str, float], history: Mapping[str, Any]) -> dict[str, Any]:
+    """The context as the decision saw it, namespaced like Personalizer's context features."""
+    user = context.user
+    features: dict[str, Any] = {
+        "user": {k: v for k, v in (("segment", user.segment), ("region", user.region),
+                                   ("device", user.device)) if v is not None},
+        "time": {"hour": context.now.hour, "weekday": context.now.weekday()},
+        "history": dict(history),
+    }
+    top = sorted(shares.items(), key=lambda item: (-item[1], item[0]))[:TOP_AFFINITIES_LOGGED]
+    if top:
+        features["interest"] = {c: round(v, 4) for c, v in top}
+    if context.product is not None:
+        features["page"] = {"productId": context.product.id, "category": context.product.category,
+                            "price": context.product.price}
+    return features
+
+
+def rank(offers: Iterable[Offer], context: Context, popular: Sequence[str], n: int,
+         static_features: Optional[Mapping[str, dict[str, Any]]] = None,
+         shares: Optional[Mapping[str, float]] = None) -> Ranking:
+    """Score every eligible offer and choose the best n; ties go to the more popular, then by id."""
+    shares = interest(context) if shares is None else shares
+    position = {offer_id: i for i, offer_id in enumerate(popular)}
+    listed = len(popular)
+    product_id = context.product.id if context.product is not None else None
+    scored: list[tuple[tuple, Scored]] = []
+    for offer in offers:
+        if why_not(offer, context) is not None:
+            continue
+        rank_ = position.get(offer.id)
+        popularity = 1 - rank_ / listed if rank_ is not None else 0.0
+        fit = relevance(offer, shares)
+        match = product_id is not None and product_id in offer.product_ids
+        score = fit + (PRODUCT_MATCH_BONUS if match else 0.0) + POPULARITY_WEIGHT * popularity
+        features = {
+            "offer": static_features[offer.id] if static_features and offer.id in static_features
+            else offer_features(offer),
+            "baseline": {"relevance": round(fit, 4), "productMatch": match,
+                         "popularity": round(popularity, 4), "score": round(score, 4)},
+        }
+        order = (-score, rank_ if rank_ is not None else listed, offer.id)
+        scored.append((order, Scored(offer, score, features)))
+    scored.sort(key=lambda item: item[0])
+    candidates = [s for _, s in scored]
+    return Ranking(candidates, candidates[:n])
