@@ -3,9 +3,15 @@ import logging
 
 import azure.functions as func
 
-from functions import health
+from functions import events, health
+from functions import coldstart, offers
+from functions import ingest
 
 logging.getLogger("azure").setLevel(logging.WARNING)  # the SDKs log every HTTP call at INFO
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(health.bp)
+app.register_functions(events.bp)
+app.register_functions(offers.bp)
+app.register_functions(coldstart.bp)
+app.register_functions(ingest.bp)

@@ -34,6 +34,10 @@ def B(type_: str, direction: str, name: str, **props) -> dict:
 # compared exactly (one left out here must be absent); any other one listed here must match.
 EXPECTED: dict[str, list[dict]] = {
     "get_health": [B("httpTrigger", "IN", "req", route="health", methods=["GET"], authLevel="ANONYMOUS"), B("http", "OUT", "$return")],
+    "post_events": [B("httpTrigger", "IN", "req", route="events", methods=["POST"], authLevel="ANONYMOUS"), B("http", "OUT", "$return")],
+    "get_offers": [B("httpTrigger", "IN", "req", route="offers", methods=["GET"], authLevel="ANONYMOUS"), B("http", "OUT", "$return")],
+    "refresh_coldstart": [B("timerTrigger", "IN", "timer", schedule="0 5 * * * *")],
+    "ingest_activity": [B("eventHubTrigger", "IN", "events", eventHubName="%EVENTHUB_NAME%", connection="EventHubConnection", cardinality="MANY", consumerGroup="ingest", dataType="BINARY")],
     # "on_clicks": [B("eventHubTrigger", "IN", "events", eventHubName="clicks", connection="EventHubConnection", cardinality="MANY", consumerGroup="$Default")],
 }
 
