@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections import Counter, defaultdict
 from typing import Callable, Iterable, Mapping, Optional
 
@@ -11,6 +10,7 @@ from azure.eventhub import EventData, EventHubProducerClient
 from local.eventhubs.partitioning import partition_for_key
 from shared import archive, projection_store, settings
 from shared.projections import strip_system_fields
+from tests.waiting import wait_for  # noqa: F401  (callers import it from here too)
 
 
 def send_to_hub(app_settings: Mapping[str, str], bodies: Iterable, partitions: int = 4,
@@ -62,17 +62,6 @@ class ArchiveWatch:
     def dead_letters(self) -> list[dict]:
         return [r for b, records in self.store.read_all(self.store.list_batches(dead_letters=True), dead_letters=True)
                 for r in records]
-
-
-def wait_for(condition: Callable[[], object], timeout: float, what: str, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)
 
 
 def documents(app_settings: Mapping[str, str]) -> tuple[projection_store.DocumentStore, projection_store.DocumentStore]:
