@@ -40,24 +40,35 @@ def send_to_hub(app_settings: Mapping[str, str], bodies: Iterable, partitions: i
 
 
 class ArchiveWatch:
-    """Counts archived copies of a set of event ids, downloading each new blob once."""
+    """Counts archived copies of a set of event ids, re-reading a blob whenever its etag changes.
+
+    A batch redelivered after a crash rewrites the blob of the same name, possibly with more
+    events than the first write, so a blob read once may change later.
+    """
 
     def __init__(self, app_settings: Mapping[str, str], ids: Iterable[str]):
         self.store = archive.from_settings(settings.load(app_settings))
         self.ids = set(ids)
-        self.names: set[str] = set()
+        self.etags: dict[str, str] = {}
+        self.by_blob: dict[str, list[dict]] = {}
         self.copies: Counter = Counter()
         self.records: dict[str, dict] = {}
 
     def poll(self) -> int:
-        new = [b for b in self.store.list_batches() if b.name not in self.names]
-        for batch, records in self.store.read_all(new):
-            self.names.add(batch.name)
-            for record in records:
-                if record["event"]["id"] in self.ids:
-                    self.copies[record["event"]["id"]] += 1
-                    self.records[record["event"]["id"]] = record
+        changed = [b for b in (archive.parse_name(p.name) for p in self._listing()) if b]
+        for batch, records in self.store.read_all(changed):
+            self.by_blob[batch.name] = [r for r in records if r["event"]["id"] in self.ids]
+        if changed:
+            self.copies = Counter(r["event"]["id"] for rs in self.by_blob.values() for r in rs)
+            self.records = {r["event"]["id"]: r for rs in self.by_blob.values() for r in rs}
         return len(self.copies)
+
+    def _listing(self):
+        """Blobs that are new or rewritten since the last poll."""
+        for properties in self.store.raw.list_blobs():
+            if self.etags.get(properties.name) != properties.etag:
+                self.etags[properties.name] = properties.etag
+                yield properties
 
     def dead_letters(self) -> list[dict]:
         return [r for b, records in self.store.read_all(self.store.list_batches(dead_letters=True), dead_letters=True)
