@@ -4,22 +4,13 @@ from __future__ import annotations
 import logging
 import typing
 from datetime import timezone
-from functools import lru_cache
 
 import azure.functions as func
 
-from shared import archive, bootstrap, ingest, projection_store
+from shared import bootstrap, ingest
 
 bp = func.Blueprint()
 log = logging.getLogger(__name__)
-
-
-@lru_cache(maxsize=1)
-def ports() -> ingest.Ports:
-    config = bootstrap.app_settings()
-    return ingest.Ports(archive=archive.from_settings(config), profiles=projection_store.profiles(config),
-                        offer_stats=projection_store.offer_stats(config),
-                        half_life_hours=config.affinity_half_life_hours)
 
 
 # A failed batch is retried (not checkpointed past) until it succeeds: every step is idempotent.
@@ -34,7 +25,7 @@ def ingest_activity(events: typing.List[func.EventHubEvent]) -> None:
     messages = [ingest.Message(e.get_body(), partition, e.sequence_number,
                                e.enqueued_time.replace(tzinfo=e.enqueued_time.tzinfo or timezone.utc))
                 for e in events]
-    report = ingest.ingest(messages, ports())
+    report = ingest.ingest(messages, bootstrap.ingest_ports())
     log.info("partition %s from sequence number %s: %s", partition, messages[0].sequence, report.summary())
 
 

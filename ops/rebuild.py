@@ -143,7 +143,7 @@ def rebuild_all(config, dry_run: bool, say: Callable[[str], None] = click.echo,
               help="Write nothing; report how the stored documents differ from the archive (exit 1 if they do).")
 def rebuild(dry_run: bool) -> None:
     """Recompute profiles and offer statistics from the raw event archive and replace the stored ones."""
-    from .seed import app_settings
+    from . import app_settings
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     differences = rebuild_all(app_settings(), dry_run)

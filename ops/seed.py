@@ -6,11 +6,10 @@ writes nothing. The offers' validity windows are placed around the start of toda
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections import Counter
 from datetime import datetime, timedelta, timezone
-from typing import Callable, Mapping, Optional
+from typing import Callable, Optional
 
 import click
 from tqdm import tqdm
@@ -18,15 +17,9 @@ from tqdm import tqdm
 from shared import cache, catalog, catalog_store, coldstart, cosmos, resources, settings
 from shared.catalog import Catalog, CatalogSpec, Offer
 
+from . import app_settings
+
 log = logging.getLogger(__name__)
-
-
-def app_settings(env: Mapping[str, str] = os.environ) -> settings.Settings:
-    """The app's settings: local.settings.json (or its sample) under the environment."""
-    from local.config import ROOT
-    from local.stack import local_settings
-
-    return settings.load({**local_settings(ROOT), **{k: v for k, v in env.items() if v}})
 
 
 def write_catalog(config: settings.Settings, docs: Catalog,

@@ -7,8 +7,8 @@ from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Callable, Optional
 
-from . import (cache, catalog_store, coldstart, cosmos, eventhubs, offers, publisher, resources, settings,
-               storage, telemetry)
+from . import (archive, cache, catalog_store, coldstart, cosmos, eventhubs, ingest, offers, projection_store,
+               publisher, resources, settings, storage, telemetry)
 from .catalog_cache import CatalogCache, Snapshot, build_snapshot
 
 
@@ -89,3 +89,12 @@ def refresh_coldstart(now: Optional[datetime] = None) -> dict:
     segments = Counter(u.segment for u in snapshot.users.values() if u.segment)
     lists = coldstart.run(snapshot.offers, segments, totals, cache.redis_client(config.redis_url).mset, now)
     return {"segments": len(lists) - 1, "offers": len(lists[None]), "offersWithStatistics": len(totals)}
+
+
+@lru_cache(maxsize=1)
+def ingest_ports() -> ingest.Ports:
+    """The ingest service's archive and document stores, created once per process."""
+    config = app_settings()
+    return ingest.Ports(archive=archive.from_settings(config), profiles=projection_store.profiles(config),
+                        offer_stats=projection_store.offer_stats(config),
+                        half_life_hours=config.affinity_half_life_hours)

@@ -15,3 +15,11 @@ def wait_for(check: Callable[[], object], timeout: float, what: str, interval: f
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
         time.sleep(interval)
+
+
+def wait_until(condition: Callable[[], object], timeout: float = 5.0, interval: float = 0.005):
+    """Poll `condition` until it is truthy or `timeout` passes; return its last value (for `assert`)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not condition():
+        time.sleep(interval)
+    return condition()

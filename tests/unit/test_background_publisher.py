@@ -3,19 +3,13 @@ import threading
 import time
 
 from shared import events, offers
+from tests.waiting import wait_until
 
 
 def shown(i: int, user: str = "u1") -> events.Event:
     data = events.OfferShownV1(decisionId=f"d{i}", context={}, candidates=[], chosen=[], modelVersion="m",
                                exploration=events.Exploration(policy="greedy"))
     return events.new(events.OFFER_SHOWN, user, data, source=events.OFFERS_SOURCE, id=f"d{i}")
-
-
-def wait_until(condition, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and not condition():
-        time.sleep(0.005)
-    return condition()
 
 
 class Hub:

@@ -1,8 +1,8 @@
 """The in-memory catalog: loaded once, refreshed in the background, kept when a refresh fails."""
-import time
 
 from shared import catalog_cache
 from shared.catalog_cache import CatalogCache, build_snapshot
+from tests.waiting import wait_until
 
 OFFER = {"id": "o1", "title": "t", "kind": "free_shipping", "minBasket": 50,
          "validFrom": "2026-01-01T00:00:00Z", "validTo": "2036-01-01T00:00:00Z", "rules": {}}
@@ -20,13 +20,6 @@ class Loader:
             raise ConnectionError("cosmos is down")
         return build_snapshot([{"id": "p1", "category": "books"}], self.offers,
                               [{"id": "u1", "segment": "student"}])
-
-
-def wait_until(condition, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and not condition():
-        time.sleep(0.01)
-    return condition()
 
 
 def test_the_first_get_loads_and_later_gets_answer_from_memory():

@@ -9,6 +9,7 @@ import pytest
 from azure.functions.meta import Datum
 
 from functions import ingest as ingest_function
+from shared import bootstrap
 from tests import eventfactory as ef
 from tests.unit.ingest_fakes import World
 
@@ -27,7 +28,7 @@ def hub_events(bodies: list[bytes], partition="1", first=70, metadata=True) -> l
 @pytest.fixture
 def world(monkeypatch) -> World:
     world = World()
-    monkeypatch.setattr(ingest_function, "ports", lambda: world.ports)
+    monkeypatch.setattr(bootstrap, "ingest_ports", lambda: world.ports)
     return world
 
 
