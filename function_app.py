@@ -6,6 +6,7 @@ import azure.functions as func
 from functions import events, health
 from functions import coldstart, offers
 from functions import ingest
+from functions import simulation
 
 logging.getLogger("azure").setLevel(logging.WARNING)  # the SDKs log every HTTP call at INFO
 
@@ -15,3 +16,4 @@ app.register_functions(events.bp)
 app.register_functions(offers.bp)
 app.register_functions(coldstart.bp)
 app.register_functions(ingest.bp)
+app.register_functions(simulation.bp)

@@ -1,15 +1,19 @@
 """Composition: wires the real adapters to the domain's ports for the function app."""
 from __future__ import annotations
 
+import json
 import threading
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Callable, Optional
 
-from . import (archive, cache, catalog_store, coldstart, cosmos, eventhubs, ingest, offers, projection_store,
+from . import (activity, archive, cache, catalog_store, coldstart, cosmos, eventhubs, ingest, offers, projection_store,
                publisher, resources, settings, storage, telemetry)
 from .catalog_cache import CatalogCache, Snapshot, build_snapshot
+from .simulation import service as simulation_service
+from .simulation import store as simulation_store
+from .simulation.shopper import Shown
 
 
 @lru_cache(maxsize=1)
@@ -98,3 +102,26 @@ def ingest_ports() -> ingest.Ports:
     return ingest.Ports(archive=archive.from_settings(config), profiles=projection_store.profiles(config),
                         offer_stats=projection_store.offer_stats(config),
                         half_life_hours=config.affinity_half_life_hours)
+
+
+@lru_cache(maxsize=1)
+def simulation_ports() -> simulation_service.Ports:
+    """The simulation's ports: runs in Redis, steps on the actions queue, offers from the offers
+    service, website events through the events path (validated, then onto the activity hub)."""
+    config = app_settings()
+    actions = storage.queue_client(config.storage, simulation_service.ACTIONS_QUEUE)
+    post = publisher.for_settings(config)
+
+    def enqueue(step, delay: float) -> None:
+        actions.send_message(step.model_dump_json(), visibility_timeout=simulation_service.queue_delay(delay))
+
+    def clear() -> None:
+        for name in simulation_service.QUEUES:
+            storage.queue_client(config.storage, name).clear_messages()
+
+    return simulation_service.Ports(
+        runs=simulation_store.RunStore(lambda: cache.redis_client(config.redis_url)),
+        enqueue=enqueue, clear=clear, catalog=catalog_cache().get,
+        decide=lambda user_id, product_id, n: Shown.of(offers.decide(user_id, product_id, n, offer_ports())),
+        post=lambda batch: activity.accept(json.dumps(batch).encode("utf-8"), post),
+    )

@@ -40,6 +40,7 @@ class Ports:
     clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
     record: Callable[[str, float], None] = lambda name, ms: None  # timing name -> milliseconds
     half_life_hours: float = policy.DEFAULT_HALF_LIFE_HOURS
+    choose: policy.Chooser = policy.greedy  # which ranked candidates are shown
 
 
 @dataclass(frozen=True)
@@ -116,13 +117,14 @@ def decide(user_id: str, product_id: Optional[str], n: int, ports: Ports) -> Dec
         features[DIAGNOSTICS]["profile"] = "unavailable"
     if product_id and product is None:
         features[DIAGNOSTICS]["unknownProductId"] = product_id
-    shown = [ShownOffer(s, slot, 1.0) for slot, s in enumerate(ranking.chosen)]
+    choice = ports.choose(context, ranking.candidates, n)
+    shown = [ShownOffer(s, slot, probability) for slot, (s, probability) in enumerate(choice.chosen)]
     decision_id = str(uuid.uuid4())
     data = events.OfferShownV1(
         decisionId=decision_id, context=features,
         candidates=[events.Candidate(offerId=s.offer.id, features=s.features) for s in ranking.candidates],
         chosen=[events.Chosen(offerId=o.scored.offer.id, slot=o.slot, probability=o.probability) for o in shown],
-        modelVersion=policy.MODEL_VERSION, exploration=events.Exploration(**policy.EXPLORATION), coldStart=cold)
+        modelVersion=choice.model_version, exploration=events.Exploration(**choice.exploration), coldStart=cold)
     event = events.new(events.OFFER_SHOWN, user_id, data, source=events.OFFERS_SOURCE, id=decision_id, time=now)
     scored = time.perf_counter()
     ports.publish(event)
@@ -130,7 +132,7 @@ def decide(user_id: str, product_id: Optional[str], n: int, ports: Ports) -> Dec
     ports.record("profile_read", (read - began) * 1000)
     ports.record("scoring", (scored - read) * 1000)
     ports.record("total", (done - began) * 1000)
-    return Decision(event, user_id, shown, policy.MODEL_VERSION, cold)
+    return Decision(event, user_id, shown, choice.model_version, cold)
 
 
 class BackgroundPublisher:

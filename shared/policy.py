@@ -23,9 +23,10 @@ deterministic, so each chosen offer's probability is 1.
 from __future__ import annotations
 
 import math
+import random
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Iterable, Mapping, Optional, Sequence
+from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
 
 from .catalog import FREE_SHIPPING, Offer, Product, User
 
@@ -65,6 +66,34 @@ class Scored:
 class Ranking:
     candidates: list[Scored]  # every eligible offer, best first
     chosen: list[Scored]  # the first n of them
+
+
+@dataclass(frozen=True)
+class Choice:
+    """Which candidates a chooser shows, each with the probability it had of being shown in its slot."""
+
+    chosen: list[tuple[Scored, float]]
+    model_version: str
+    exploration: dict[str, Any]
+
+
+# A chooser picks the shown offers from the ranked candidates: the baseline takes the first n;
+# others (a uniform random policy, the simulator's oracle, a learned ranker) plug in here.
+Chooser = Callable[[Context, Sequence[Scored], int], Choice]
+
+
+def greedy(context: Context, candidates: Sequence[Scored], n: int) -> Choice:
+    """The baseline's choice: the n best-scored candidates, each with probability 1."""
+    return Choice([(s, 1.0) for s in candidates[:n]], MODEL_VERSION, dict(EXPLORATION))
+
+
+def uniform_random(rng: random.Random, version: str = "random") -> Chooser:
+    """A chooser drawing n candidates uniformly without replacement; slot i had 1 / (K - i)."""
+    def choose(context: Context, candidates: Sequence[Scored], n: int) -> Choice:
+        picked = rng.sample(list(candidates), min(n, len(candidates)))
+        return Choice([(s, 1.0 / (len(candidates) - i)) for i, s in enumerate(picked)], version,
+                      {"policy": "uniform", "epsilon": 1.0})
+    return choose
 
 
 def decayed(affinity: Mapping[str, float], as_of: Optional[datetime], now: datetime,

@@ -10,8 +10,10 @@ DEAD_LETTER = "deadletter"
 MODELS = "models"
 BLOB_CONTAINERS = (RAW_ARCHIVE, DEAD_LETTER, MODELS)
 
-# Storage queues the app listens on (added by the areas that own them).
-QUEUES: tuple[str, ...] = ()
+# Storage queues the app listens on: the simulation's shoppers (their next steps, their responses).
+SIMULATION_ACTIONS = "simulation-actions"
+SIMULATION_RESPONSES = "simulation-responses"
+QUEUES: tuple[str, ...] = (SIMULATION_ACTIONS, SIMULATION_RESPONSES)
 
 # Cosmos DB containers: name -> partition key path, chosen for the access paths:
 # catalog documents are read whole into the offers function's cache; a profile is one

@@ -4,7 +4,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from azure.storage.blob import BlobServiceClient
-from azure.storage.queue import QueueServiceClient, TextBase64EncodePolicy
+from azure.storage.queue import QueueClient, QueueServiceClient, TextBase64EncodePolicy
 
 from .identity import credential
 from .settings import Connection
@@ -18,13 +18,25 @@ def blob_service(connection: Connection) -> BlobServiceClient:
     return BlobServiceClient(connection.endpoint, credential=credential(connection.client_id))
 
 
+def _queue_endpoint(connection: Connection) -> str:
+    return connection.queue_endpoint or connection.endpoint.replace(".blob.", ".queue.")
+
+
 @lru_cache(maxsize=None)
 def queue_service(connection: Connection) -> QueueServiceClient:
-    """The app's one QueueServiceClient; messages are base64 text, as the Functions host expects."""
+    """The app's one QueueServiceClient (for listing and managing queues)."""
+    if connection.connection_string:
+        return QueueServiceClient.from_connection_string(connection.connection_string)
+    return QueueServiceClient(_queue_endpoint(connection), credential=credential(connection.client_id))
+
+
+@lru_cache(maxsize=None)
+def queue_client(connection: Connection, name: str) -> QueueClient:
+    """The app's one client of a queue; messages are base64 text, as the Functions host expects
+    (a service client's get_queue_client would not pass the encoding on)."""
     policy = TextBase64EncodePolicy()
     if connection.connection_string:
-        return QueueServiceClient.from_connection_string(connection.connection_string,
-                                                         message_encode_policy=policy)
-    endpoint = connection.queue_endpoint or connection.endpoint.replace(".blob.", ".queue.")
-    return QueueServiceClient(endpoint, credential=credential(connection.client_id),
-                              message_encode_policy=policy)
+        return QueueClient.from_connection_string(connection.connection_string, name,
+                                                  message_encode_policy=policy)
+    return QueueClient(_queue_endpoint(connection), name, credential=credential(connection.client_id),
+                       message_encode_policy=policy)

@@ -38,6 +38,11 @@ EXPECTED: dict[str, list[dict]] = {
     "get_offers": [B("httpTrigger", "IN", "req", route="offers", methods=["GET"], authLevel="ANONYMOUS"), B("http", "OUT", "$return")],
     "refresh_coldstart": [B("timerTrigger", "IN", "timer", schedule="0 5 * * * *")],
     "ingest_activity": [B("eventHubTrigger", "IN", "events", eventHubName="%EVENTHUB_NAME%", connection="EventHubConnection", cardinality="MANY", consumerGroup="ingest", dataType="BINARY")],
+    "simulation_start": [B("httpTrigger", "IN", "req", route="simulation/start", methods=["POST"], authLevel="FUNCTION"), B("http", "OUT", "$return")],
+    "simulation_stop": [B("httpTrigger", "IN", "req", route="simulation/stop", methods=["POST"], authLevel="FUNCTION"), B("http", "OUT", "$return")],
+    "simulation_status": [B("httpTrigger", "IN", "req", route="simulation/status", methods=["GET"], authLevel="ANONYMOUS"), B("http", "OUT", "$return")],
+    "simulate_action": [B("queueTrigger", "IN", "msg", queueName="simulation-actions", connection="AzureWebJobsStorage"), B("queue", "OUT", "response", queueName="simulation-responses", connection="AzureWebJobsStorage")],
+    "schedule_next": [B("queueTrigger", "IN", "msg", queueName="simulation-responses", connection="AzureWebJobsStorage")],
     # "on_clicks": [B("eventHubTrigger", "IN", "events", eventHubName="clicks", connection="EventHubConnection", cardinality="MANY", consumerGroup="$Default")],
 }
 
