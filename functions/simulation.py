@@ -45,7 +45,7 @@ def simulation_start(req: func.HttpRequest) -> func.HttpResponse:
                                 runId=error.run_id)
     except service.NoCatalog as error:
         return problems.problem(409, str(error), kind="no-catalog", title="No catalog",
-                                headers={"Retry-After": "10"})
+                                headers={"Retry-After": "2"})
     return _json({"state": config.state, **config.model_dump(exclude={"state"})}, 202)
 
 

@@ -133,8 +133,8 @@ class Simulator:
         self._heap: list[tuple[float, int, shopper.Step]] = []
         run_id = f"headless-{options.seed}"
         for user_id in shopper.pick_users(list(snapshot.users), options.users, options.seed):
-            start = shopper.rng_for(options.seed, user_id, 0, 0, "start").random() * \
-                max(options.timing.return_seconds, 1.0)
+            start = options.timing.first_delay(shopper.rng_for(options.seed, user_id, 0, 0, "start"),
+                                               options.behaviour)
             self._push(start, shopper.first_step(run_id, user_id))
 
     def _push(self, at: float, step: shopper.Step) -> None:

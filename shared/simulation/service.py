@@ -1,8 +1,7 @@
 """The queue-driven simulation: what the simulation API and the two queue functions do.
 
   start   validates the request, makes the run current, and puts each user's first step on the
-          actions queue, due at a random moment of one action cycle so that the run starts at
-          its steady rate;
+          actions queue, due as if the run had long been going, so that it starts at its steady rate;
   perform (simulate_action) runs a step of a current run and returns the outcome for the
           responses queue; a step of a run that is no longer current is dropped;
   follow  (schedule_next) puts the user's next step on the actions queue, delayed by the think
@@ -68,9 +67,9 @@ def start(body: Any, ports: Ports) -> run.RunConfig:
                                                               f"ask for at most that many"}])
     ports.runs.begin(config)
     users = shopper.pick_users(list(snapshot.users), config.users, config.seed)
-    cycle = config.users / config.rate if config.rate > 0 else 0.0
     first = [(shopper.first_step(config.runId, u),
-              shopper.rng_for(config.seed, u, 0, 0, "start").random() * cycle) for u in users]
+              config.timing.first_delay(shopper.rng_for(config.seed, u, 0, 0, "start"), config.behaviour))
+             for u in users]
     try:
         with ThreadPoolExecutor(ENQUEUE_THREADS, thread_name_prefix="simulation-start") as pool:
             list(pool.map(lambda item: ports.enqueue(*item), first))

@@ -42,6 +42,7 @@ EVENT_NAMESPACE = uuid.UUID("5f0c3f52-8f0e-4a5c-9d8e-0ff3e1d0a1b7")
 MAX_CART = 50
 MAX_DELAY_SECONDS = 24 * 3600.0  # a returning user comes back within a day (queue messages live 7 days)
 FAVOURITE_BRAND_WEIGHT = 3.0
+TYPICAL_CTR = 0.12  # only for sizing think times to a rate
 
 
 class _Message(BaseModel):
@@ -103,8 +104,19 @@ class Timing:
     return_seconds: float = 60.0
 
     def session_end_share(self, behaviour: Behaviour) -> float:
-        # Per step: the session ends unless the user clicked (a click always goes on) or stays.
-        return (1 - behaviour.continue_session) * 0.95 + 1 / behaviour.max_steps * 0.05
+        # Per step: the session ends unless the user clicked (a click always goes on; about one
+        # step in eight, with a fair policy) or stays; a few sessions end at max_steps.
+        return (1 - behaviour.continue_session) * (1 - TYPICAL_CTR) + 1 / behaviour.max_steps * 0.05
+
+    def first_delay(self, rng: random.Random, behaviour: Behaviour) -> float:
+        """When a user's first step is due, as if the run had long been going (its steady state):
+        the user is waiting to come back with the share of time users spend so, else thinking;
+        the delays are exponential, so what is left of either wait has the same distribution."""
+        if self.think_seconds <= 0:
+            return 0.0
+        end = self.session_end_share(behaviour)
+        away = end * self.return_seconds / (end * self.return_seconds + (1 - end) * self.think_seconds)
+        return _delay(rng, self.return_seconds if rng.random() < away else self.think_seconds)
 
     @classmethod
     def for_rate(cls, users: int, rate: float, behaviour: Behaviour, return_factor: float = 10.0) -> "Timing":

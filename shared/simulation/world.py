@@ -70,6 +70,13 @@ class WorldParams:
     fidelity: float = 0.6  # how much of a shopper's taste their segment explains (1: all of it)
 
     def __post_init__(self) -> None:
+        # From a request body: a weight that is not a finite number would fail every action, not the start.
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise ValueError("seed must be an integer")
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ValueError(f"{f.name} must be a finite number")
         if not 0 < self.base_rate < 1:
             raise ValueError("base_rate must be between 0 and 1")
         if self.concentration <= 0:
