@@ -117,6 +117,8 @@ class Stack:
         if not pending:
             return []
         self._check_prerequisites([self.services[n] for n in pending])
+        if self.seed_catalog:
+            simulation_settings()  # a bad SIMULATION_* value fails before anything starts
         for directory in (self.config.logs_dir, self.config.run_dir, self.config.data_dir):
             directory.mkdir(parents=True, exist_ok=True)
         started: list[str] = []
@@ -140,16 +142,26 @@ class Stack:
         return started
 
     def _seed_in_background(self) -> None:
-        """Seed the catalog if it is empty, in a process of its own that `down` stops.
+        """Seed the catalog if it is empty, then start a simulation of shoppers unless one runs,
+        in a process of its own that `down` stops.
 
-        Seeding the default catalog is ~11,000 writes, 15-25 s on the local Cosmos DB
-        server; the stack does not wait for it (the API answers meanwhile, with what is there).
+        Seeding the default catalog is ~11,000 writes, 15-25 s on the local Cosmos DB server;
+        the stack does not wait for it (the API answers meanwhile, with what is there). The
+        simulation has SIMULATION_USERS shoppers (default 100; 0: none) taking about
+        SIMULATION_RATE actions per second (default 5).
         """
+        command = [sys.executable, "-m", "ops", "seed", "--if-empty"]
+        what = "catalog seeding (if empty)"
+        if self.record("host"):
+            users, rate = simulation_settings()
+            command = [sys.executable, "-m", "ops", "demo", "--users", str(users), "--rate", str(rate),
+                       "--api", f"http://{LOOPBACK}:{self.config.ports.host}/api"]
+            if users:
+                what += f", then a simulation of {users} shoppers at about {rate:g} actions/s,"
         seeder = Service(name=SEEDER, title="catalog seeding", ports=lambda c: {},
-                         command=lambda c: [sys.executable, "-m", "ops", "seed", "--if-empty"],
-                         ready=lambda c: None, timeout=0, env=lambda c: self.settings)
+                         command=lambda c: command, ready=lambda c: None, timeout=0, env=lambda c: self.settings)
         self._spawn(seeder)
-        self.say(f"  + catalog seeding (if empty) in the background; see {self._shown(self.log_path(SEEDER))}")
+        self.say(f"  + {what} in the background; see {self._shown(self.log_path(SEEDER))}")
 
     def _check_prerequisites(self, services: list[Service]) -> None:
         if any(s.needs_node for s in services):
@@ -281,6 +293,20 @@ class Stack:
 
     def status(self) -> dict[str, Record | None]:
         return {name: self.record(name) for name in ALL}
+
+
+def simulation_settings() -> tuple[int, float]:
+    """(shoppers, actions per second) of the simulation `make up` starts, from the environment."""
+    users, rate = os.environ.get("SIMULATION_USERS", "100").strip(), os.environ.get("SIMULATION_RATE", "5").strip()
+    if not users.isdigit():
+        raise StackError(f"SIMULATION_USERS must be a whole number of shoppers (0: no simulation), got {users!r}")
+    try:
+        rate_value = float(rate)
+    except ValueError:
+        rate_value = -1.0
+    if not 0 <= rate_value <= 5000 or rate_value != rate_value:
+        raise StackError(f"SIMULATION_RATE must be actions per second from 0 to 5000, got {rate!r}")
+    return int(users), rate_value
 
 
 def local_settings(app_dir: Path) -> dict[str, str]:
