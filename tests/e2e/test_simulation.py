@@ -224,3 +224,19 @@ def test_stop_freezes_the_counters_and_empties_both_queues(api, stack, running):
     print(f"\nstopped: {final['actions']} actions, {final['impressions']} impressions, {final['clicks']} clicks, "
           f"ctr {final['ctr']:.3f}, expected {final['expectedCtr']:.3f}, random {final['randomCtr']:.3f}, "
           f"oracle {final['oracleCtr']:.3f}, lift {final['liftFraction']:.2f}")
+
+
+def test_the_demo_command_starts_a_simulation_once(api, clean):
+    """`python -m ops demo`'s last step (what `make up` runs once the catalog is seeded)."""
+    from ops.demo import start_simulation
+
+    try:
+        first = start_simulation(api, 3, 1.0)
+        assert "started: 3 users" in first
+        current = status(api)
+        assert current["state"] == "running" and current["users"] == 3 and current["rate"] == 1.0
+        again = start_simulation(api, 5, 2.0)
+        assert "already running" in again and current["runId"] in again
+        assert status(api)["runId"] == current["runId"]  # the second call started nothing
+    finally:
+        call(api, "POST", "simulation/stop")
