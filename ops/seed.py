@@ -40,7 +40,7 @@ def write_coldstart(config: settings.Settings, docs: Catalog, now: datetime) -> 
                                         now - timedelta(hours=coldstart.STATS_LOOKBACK_HOURS))
     segments = Counter(u["segment"] for u in docs.users if u.get("segment"))
     offers = [Offer.from_doc(d) for d in docs.offers]
-    return coldstart.run(offers, segments, totals, cache.redis_client(config.redis_url).mset, now)
+    return coldstart.run(offers, segments, totals, cache.from_settings(config).mset, now)
 
 
 def products_exist(config: settings.Settings) -> bool:

@@ -31,7 +31,7 @@ def health_probes(config: settings.Settings) -> dict[str, Callable[[], object]]:
         "cosmos": lambda: cosmos.database(config.cosmos, config.cosmos_database).read(),
         "eventhubs": lambda: eventhubs.producer(config.eventhub, config.eventhub_name)
         .get_eventhub_properties(),
-        "redis": lambda: cache.redis_client(config.redis_url).ping(),
+        "redis": lambda: cache.from_settings(config).ping(),
     }
 
 
@@ -67,10 +67,10 @@ def offer_ports() -> offers.Ports:
 @lru_cache(maxsize=1)
 def _offer_ports() -> offers.Ports:
     config = app_settings()
-    metrics = telemetry.configure(config.appinsights_connection_string)
+    metrics = telemetry.configure(config.appinsights_connection_string, config.appinsights_authentication)
     profiles = cosmos.database(config.cosmos, config.cosmos_database).get_container_client(resources.PROFILES)
     cache_ = catalog_cache()
-    popular = coldstart.PopularityLists(lambda keys: cache.redis_client(config.redis_url).mget(keys),
+    popular = coldstart.PopularityLists(lambda keys: cache.from_settings(config).mget(keys),
                                         lambda segment: cache_.get().fallback(segment))
     send = publisher.for_settings(config)
     return offers.Ports(
@@ -91,7 +91,7 @@ def refresh_coldstart(now: Optional[datetime] = None) -> dict:
     stats = cosmos.database(config.cosmos, config.cosmos_database).get_container_client(resources.OFFER_STATS)
     totals = catalog_store.offer_totals(stats, now - timedelta(hours=coldstart.STATS_LOOKBACK_HOURS))
     segments = Counter(u.segment for u in snapshot.users.values() if u.segment)
-    lists = coldstart.run(snapshot.offers, segments, totals, cache.redis_client(config.redis_url).mset, now)
+    lists = coldstart.run(snapshot.offers, segments, totals, cache.from_settings(config).mset, now)
     return {"segments": len(lists) - 1, "offers": len(lists[None]), "offersWithStatistics": len(totals)}
 
 
@@ -120,7 +120,7 @@ def simulation_ports() -> simulation_service.Ports:
             storage.queue_client(config.storage, name).clear_messages()
 
     return simulation_service.Ports(
-        runs=simulation_store.RunStore(lambda: cache.redis_client(config.redis_url)),
+        runs=simulation_store.RunStore(lambda: cache.from_settings(config)),
         enqueue=enqueue, clear=clear, catalog=catalog_cache().get,
         decide=lambda user_id, product_id, n: Shown.of(offers.decide(user_id, product_id, n, offer_ports())),
         post=lambda batch: activity.accept(json.dumps(batch).encode("utf-8"), post),

@@ -3,7 +3,10 @@
 Locally every connection is an emulator connection string. In Azure the same names
 are prefixes of identity-based settings (`<name>__blobServiceUri`,
 `<name>__fullyQualifiedNamespace`, `<name>__accountEndpoint`, `<name>__clientId`),
-exactly as the Functions bindings read them, so one code path serves both.
+exactly as the Functions bindings read them, so one code path serves both. Redis follows
+the same idea: a `rediss://` URL without a password means Microsoft Entra ID (see
+shared/cache.py), signed in as REDIS_CLIENT_ID's managed identity in Azure and as the
+developer's `az login` locally.
 """
 from __future__ import annotations
 
@@ -16,8 +19,9 @@ EVENTHUB = "EventHubConnection"
 COSMOS = "CosmosDBConnection"
 
 # Every setting the app reads, with its local value in local.settings.sample.json.
-NAMES = (STORAGE, EVENTHUB, "EVENTHUB_NAME", COSMOS, "COSMOS_DATABASE", "REDIS_URL",
-         "CATALOG_REFRESH_SECONDS", "AFFINITY_HALF_LIFE_HOURS", "APPLICATIONINSIGHTS_CONNECTION_STRING")
+NAMES = (STORAGE, EVENTHUB, "EVENTHUB_NAME", COSMOS, "COSMOS_DATABASE", "REDIS_URL", "REDIS_CLIENT_ID",
+         "CATALOG_REFRESH_SECONDS", "AFFINITY_HALF_LIFE_HOURS", "APPLICATIONINSIGHTS_CONNECTION_STRING",
+         "APPLICATIONINSIGHTS_AUTHENTICATION_STRING")
 
 
 class SettingsError(Exception):
@@ -43,9 +47,12 @@ class Settings:
     cosmos: Connection
     cosmos_database: str
     redis_url: str
+    redis_client_id: Optional[str] = None  # the managed identity that signs in to Redis with Entra ID
     catalog_refresh_seconds: float = 60.0  # how often the offers function reloads the catalog
     affinity_half_life_hours: float = 72.0  # category affinity halves in this time
     appinsights_connection_string: Optional[str] = None  # metrics go to Application Insights when set
+    # "Authorization=AAD;ClientId=<id>": send metrics with that identity's Entra token (no local auth)
+    appinsights_authentication: Optional[str] = None
 
 
 def _connection(env: Mapping[str, str], prefix: str, endpoint_key: str,
@@ -72,9 +79,11 @@ def load(env: Mapping[str, str] = os.environ) -> Settings:
         cosmos=_connection(env, COSMOS, "accountEndpoint"),
         cosmos_database=env.get("COSMOS_DATABASE") or "offerloop",
         redis_url=env.get("REDIS_URL") or "redis://localhost:6379/0",
+        redis_client_id=env.get("REDIS_CLIENT_ID") or None,
         catalog_refresh_seconds=_positive(env, "CATALOG_REFRESH_SECONDS", 60.0),
         affinity_half_life_hours=_positive(env, "AFFINITY_HALF_LIFE_HOURS", 72.0),
         appinsights_connection_string=env.get("APPLICATIONINSIGHTS_CONNECTION_STRING") or None,
+        appinsights_authentication=env.get("APPLICATIONINSIGHTS_AUTHENTICATION_STRING") or None,
     )
 
 

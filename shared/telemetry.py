@@ -1,9 +1,11 @@
 """OpenTelemetry metrics: how long offer decisions take, and what the decision log dropped.
 
 With APPLICATIONINSIGHTS_CONNECTION_STRING set, metrics go to Application Insights through
-azure-monitor-opentelemetry-exporter (every EXPORT_INTERVAL_MS). Without it they are kept
-by an in-process reader (`collect()`), which costs nothing until read. `configure` runs
-once per process; later calls return the same instruments.
+azure-monitor-opentelemetry-exporter (every EXPORT_INTERVAL_MS); with
+APPLICATIONINSIGHTS_AUTHENTICATION_STRING `Authorization=AAD;ClientId=<id>` as well (Azure,
+where the component refuses local auth) they are sent with that identity's Entra token. Without
+a connection string they are kept by an in-process reader (`collect()`), which costs nothing
+until read. `configure` runs once per process; later calls return the same instruments.
 """
 from __future__ import annotations
 
@@ -57,22 +59,40 @@ _lock = threading.Lock()
 _instruments: Optional[Instruments] = None
 
 
-def configure(connection_string: Optional[str] = None) -> Instruments:
+def configure(connection_string: Optional[str] = None, authentication: Optional[str] = None) -> Instruments:
     """The process's instruments, created on the first call (with this connection string)."""
     global _instruments
     with _lock:
         if _instruments is None:
-            _instruments = _create(connection_string)
+            _instruments = _create(connection_string, authentication)
         return _instruments
 
 
-def _create(connection_string: Optional[str]) -> Instruments:
+def exporter_credential(authentication: Optional[str]):
+    """The Entra credential an APPLICATIONINSIGHTS_AUTHENTICATION_STRING asks for, or None (ingestion key).
+
+    `Authorization=AAD;ClientId=<id>` is the Functions host's format: that managed identity in
+    Azure (DefaultAzureCredential, so a developer's az login works too); `Authorization=AAD`
+    alone is the default identity.
+    """
+    pairs = dict(part.split("=", 1) for part in (authentication or "").split(";") if "=" in part)
+    pairs = {key.strip().lower(): value.strip() for key, value in pairs.items()}
+    if pairs.get("authorization", "").upper() != "AAD":
+        return None
+    from .identity import credential
+
+    return credential(pairs.get("clientid") or None)
+
+
+def _create(connection_string: Optional[str], authentication: Optional[str] = None) -> Instruments:
     if connection_string:
         from azure.monitor.opentelemetry.exporter import AzureMonitorMetricExporter
 
-        reader: MetricReader = PeriodicExportingMetricReader(
-            AzureMonitorMetricExporter(connection_string=connection_string),
-            export_interval_millis=EXPORT_INTERVAL_MS)
+        # Always passed, so the exporter never reads the variable on its own (its parser logs an
+        # error for the empty value local.settings.json carries).
+        exporter = AzureMonitorMetricExporter(connection_string=connection_string,
+                                              credential=exporter_credential(authentication))
+        reader: MetricReader = PeriodicExportingMetricReader(exporter, export_interval_millis=EXPORT_INTERVAL_MS)
         log.info("metrics export to Application Insights every %s s", EXPORT_INTERVAL_MS // 1000)
     else:
         reader = InMemoryMetricReader()

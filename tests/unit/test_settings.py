@@ -38,3 +38,15 @@ def test_a_missing_connection_names_both_ways_to_set_it():
     with pytest.raises(SettingsError, match="EventHubConnection__fullyQualifiedNamespace"):
         settings.load({"AzureWebJobsStorage": "UseDevelopmentStorage=true",
                        "CosmosDBConnection": "AccountEndpoint=http://x/;AccountKey=a;"})
+
+
+def test_redis_and_application_insights_identities_are_read_and_empty_means_none():
+    base = {"AzureWebJobsStorage": "UseDevelopmentStorage=true",
+            "EventHubConnection__fullyQualifiedNamespace": "ns.servicebus.windows.net",
+            "CosmosDBConnection__accountEndpoint": "https://acct.documents.azure.com:443/"}
+    loaded = settings.load({**base, "REDIS_CLIENT_ID": "cid",
+                            "APPLICATIONINSIGHTS_AUTHENTICATION_STRING": "ClientId=cid;Authorization=AAD"})
+    assert loaded.redis_client_id == "cid"
+    assert loaded.appinsights_authentication == "ClientId=cid;Authorization=AAD"
+    empty = settings.load({**base, "REDIS_CLIENT_ID": "", "APPLICATIONINSIGHTS_AUTHENTICATION_STRING": ""})
+    assert empty.redis_client_id is None and empty.appinsights_authentication is None

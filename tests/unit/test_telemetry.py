@@ -1,4 +1,6 @@
 """Decision timings are OpenTelemetry histograms, kept in-process when no Application Insights is set."""
+import pytest
+
 from shared import telemetry
 
 
@@ -16,3 +18,19 @@ def test_decision_timings_are_recorded_per_part():
 
 def test_configure_creates_the_instruments_once():
     assert telemetry.configure(None) is telemetry.configure("InstrumentationKey=ignored-the-second-time")
+
+
+def test_the_hosts_authentication_string_selects_an_entra_credential_for_that_identity(monkeypatch):
+    made = []
+    monkeypatch.setattr("shared.identity.credential", lambda client_id=None: made.append(client_id) or "cred")
+    assert telemetry.exporter_credential("Authorization=AAD;ClientId=cid-1") == "cred"
+    assert telemetry.exporter_credential("clientid=cid-2; authorization=aad") == "cred"
+    assert telemetry.exporter_credential("Authorization=AAD") == "cred"
+    assert made == ["cid-1", "cid-2", None]
+
+
+def test_without_entra_authorization_the_exporter_gets_no_credential(monkeypatch):
+    monkeypatch.setattr("shared.identity.credential", lambda client_id=None: pytest.fail("no credential wanted"))
+    assert telemetry.exporter_credential(None) is None
+    assert telemetry.exporter_credential("") is None
+    assert telemetry.exporter_credential("ClientId=cid-1") is None
