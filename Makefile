@@ -44,6 +44,7 @@ down: ## stop exactly what `make up` started
 
 test: install ## the whole test suite (starts and stops its own stack on free ports)
 	@bash local/worker-venv.sh
+	@PYTHON=$(PYTHON) bash infra/scripts/infra-venv.sh
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: install ## benchmarks; BENCH=<name> runs one

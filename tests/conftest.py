@@ -8,7 +8,7 @@ import pytest
 from local.services import EMULATORS
 from tests.stackfixture import quiet_stack, make_stack_config
 
-TIERS = ("unit", "integration", "host", "e2e", "worker")
+TIERS = ("unit", "integration", "host", "e2e", "worker", "infra")
 
 
 def pytest_collection_modifyitems(items):
