@@ -39,6 +39,7 @@ def _print_urls(stack: Stack) -> None:
     click.echo(f"""
 offerloop is running locally:
   API            http://{LOOPBACK}:{p.host}/api/health   ({host})
+  simulation     http://{LOOPBACK}:{p.host}/api/simulation/status
   Azurite        blob http://{LOOPBACK}:{p.blob} · queue http://{LOOPBACK}:{p.queue} · table http://{LOOPBACK}:{p.table}
   Cosmos DB      http://{LOOPBACK}:{p.cosmos}/
   Event Hubs     sb://{LOOPBACK}:{p.eventhubs} (hub '{hub}')
