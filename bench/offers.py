@@ -12,14 +12,13 @@ from __future__ import annotations
 import json
 import os
 import random
-import subprocess
-import sys
 import time
 import urllib.request
 import uuid
 
 from tqdm import tqdm
 
+from bench import seed_catalog
 from bench.load import constant_rate
 from shared import archive, catalog, cosmos, resources, settings
 
@@ -28,13 +27,6 @@ SECONDS = float(os.environ.get("BENCH_SECONDS", "30"))
 EVENTS = int(os.environ.get("BENCH_INGEST_EVENTS", "20000"))
 USERS = 1000
 PER_REQUEST = 500
-
-
-def _seed(stack) -> None:
-    began = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "ops", "seed"], env={**os.environ, **stack.settings},
-                   check=True, stdout=subprocess.DEVNULL)
-    print(f"seeded the default catalog in {time.perf_counter() - began:.1f} s")
 
 
 def _latency(api: str) -> dict:
@@ -107,7 +99,7 @@ def _ingest(stack, api: str) -> dict:
 
 
 def run(stack) -> dict:
-    _seed(stack)
+    seed_catalog(stack)
     stack.up(["host"])
     api = f"http://127.0.0.1:{stack.config.ports.host}/api"
     try:

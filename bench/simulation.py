@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -26,19 +24,14 @@ from typing import Any, Optional
 
 from tqdm import tqdm
 
+from bench import seed_catalog
+from ops import demo
+
 USERS = tuple(int(u) for u in os.environ.get("BENCH_SIM_USERS", "200,500").split(",") if u.strip())
 SECONDS = float(os.environ.get("BENCH_SIM_SECONDS", "60"))
 WARMUP = float(os.environ.get("BENCH_SIM_WARMUP", "20"))
 SEED = 7
 SAMPLE_SECONDS = 5.0
-START_TIMEOUT = 120.0  # the host answers 409 no-catalog until its catalog cache has the seeded documents
-
-
-def _seed(stack) -> None:
-    began = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "ops", "seed"], env={**os.environ, **stack.settings},
-                   check=True, stdout=subprocess.DEVNULL)
-    print(f"seeded the default catalog in {time.perf_counter() - began:.1f} s")
 
 
 def _call(api: str, method: str, path: str, body: Any = None) -> tuple[int, dict]:
@@ -59,14 +52,10 @@ def _status(api: str) -> dict:
 
 
 def _start(api: str, users: int) -> dict:
-    deadline = time.monotonic() + START_TIMEOUT
-    while True:
-        code, body = _call(api, "POST", "simulation/start", {"users": users, "rate": 0, "seed": SEED})
-        if code == 202:
-            return body
-        if code != 409 or not str(body.get("type", "")).endswith("no-catalog") or time.monotonic() > deadline:
-            raise RuntimeError(f"starting the simulation failed: HTTP {code} {json.dumps(body)}")
-        time.sleep(2)
+    code, body = demo.start(api, {"users": users, "rate": 0, "seed": SEED})
+    if code != 202:
+        raise RuntimeError(f"starting the simulation failed: HTTP {code} {json.dumps(body)}")
+    return body
 
 
 # -- CPU of the stack's processes -----------------------------------------------------------
@@ -151,7 +140,7 @@ def _measure(stack, api: str, users: int) -> dict:
 
 
 def run(stack) -> dict:
-    _seed(stack)
+    seed_catalog(stack)
     stack.up(["host"])
     api = f"http://127.0.0.1:{stack.config.ports.host}/api"
     figures: dict[str, Any] = {"warmup_s": WARMUP, "rate": 0, "seed": SEED}

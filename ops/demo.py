@@ -4,40 +4,47 @@ seed the catalog if it is empty, then start a simulation of shoppers unless one 
 from __future__ import annotations
 
 import json
+import time
+from typing import Any
 
 import click
 import requests
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
 
 from . import seed as seed_module
 
-# The host answers 409 no-catalog until its catalog cache has loaded the seeded documents
-# (it retries every 2 s), and 503 if it is still starting: retry those for about two minutes.
-RETRY = Retry(total=60, status_forcelist=(409, 502, 503), allowed_methods=None, backoff_factor=0.5,
-              backoff_max=2.0, respect_retry_after_header=True, raise_on_status=False)
+# The host answers 409 no-catalog (Retry-After: 2) until its catalog cache has loaded the
+# seeded documents; `start` waits that long at most.
+CATALOG_WAIT_SECONDS = 120.0
 TIMEOUT_SECONDS = 30
 
 
-def _session() -> requests.Session:
-    session = requests.Session()
-    session.mount("http://", HTTPAdapter(max_retries=RETRY))
-    return session
+def _problem_kind(body: dict) -> str:
+    return str(body.get("type", "")).rsplit(":", 1)[-1]
+
+
+def start(api: str, body: dict[str, Any], wait: float = CATALOG_WAIT_SECONDS) -> tuple[int, dict]:
+    """POST simulation/start; while the host has no catalog yet, ask again after its Retry-After
+    (for at most `wait` seconds). The last answer: (status, body)."""
+    deadline = time.monotonic() + wait
+    while True:
+        answer = requests.post(f"{api}/simulation/start", json=body, timeout=TIMEOUT_SECONDS)
+        payload = answer.json()
+        if answer.status_code != 409 or _problem_kind(payload) != "no-catalog" or time.monotonic() > deadline:
+            return answer.status_code, payload
+        time.sleep(float(answer.headers.get("Retry-After") or 2))
 
 
 def start_simulation(api: str, users: int, rate: float) -> str:
     """Start a simulation unless one runs; a line saying what happened."""
-    session = _session()
-    state = session.get(f"{api}/simulation/status", timeout=TIMEOUT_SECONDS).json()
+    state = requests.get(f"{api}/simulation/status", timeout=TIMEOUT_SECONDS).json()
     if state.get("state") == "running":
         return f"simulation {state['runId']} is already running ({state['users']} users)"
-    answer = session.post(f"{api}/simulation/start", json={"users": users, "rate": rate}, timeout=TIMEOUT_SECONDS)
-    body = answer.json()
-    if answer.status_code == 202:
+    code, body = start(api, {"users": users, "rate": rate})
+    if code == 202:
         return f"simulation {body['runId']} started: {users} users, about {rate:g} actions/s"
-    if answer.status_code == 409 and body.get("type", "").endswith(":simulation-running"):
+    if code == 409 and _problem_kind(body) == "simulation-running":
         return f"simulation {body.get('runId')} is already running"
-    raise click.ClickException(f"starting the simulation failed: HTTP {answer.status_code} {json.dumps(body)}")
+    raise click.ClickException(f"starting the simulation failed: HTTP {code} {json.dumps(body)}")
 
 
 @click.command()

@@ -8,8 +8,8 @@ per minute (for the CTR curve); `status` turns them into the answer of GET /api/
 from __future__ import annotations
 
 import uuid
-from dataclasses import asdict
 from datetime import datetime, timezone
+from functools import cached_property
 from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -78,8 +78,8 @@ class RunConfig(BaseModel):
     def timing(self) -> Timing:
         return Timing(self.thinkSeconds, self.returnSeconds)
 
-    @property
-    def params(self) -> WorldParams:
+    @cached_property
+    def params(self) -> WorldParams:  # once per configuration: steps ask for it every time
         return WorldParams.from_dict(self.world)
 
 
@@ -141,6 +141,3 @@ def status(config: Optional[RunConfig], totals: Tally, recent_actions: int,
                      for minute, t in curve if t.impressions]
     return body
 
-
-def tally_fields(tally: Tally) -> dict[str, float]:
-    return {k: v for k, v in asdict(tally).items()}

@@ -133,20 +133,10 @@ def follow(text: str, ports: Ports) -> None:
     ports.enqueue(nxt, delay)
 
 
-_configs: dict[str, run.RunConfig] = {}
-
-
 def _run_of(run_id: str, ports: Ports) -> Optional[run.RunConfig]:
-    if not ports.runs.is_active(run_id):
-        log.debug("dropping a step of simulation %s, which is not running", run_id)
-        return None
-    config = _configs.get(run_id)
+    config = ports.runs.active(run_id)
     if config is None:
-        config = ports.runs.current()
-        if config is None or config.runId != run_id:
-            return None
-        _configs.clear()  # one run at a time
-        _configs[run_id] = config
+        log.debug("dropping a step of simulation %s, which is not running", run_id)
     return config
 
 

@@ -253,6 +253,7 @@ def act(step: Step, behaviour: Behaviour, seed: int, ports: Ports) -> Acted:
     if shown.chosen:
         outlook = world.outlook(step.userId, shown.candidates, shown.hour, product)
         draws = rng_for(seed, step.userId, step.session, step.step, "click")
+        random_ctr = outlook.random_ctr()
         for slot, (offer_id, _probability) in enumerate(shown.chosen):
             p = outlook.probabilities.get(offer_id)
             if p is None:  # not an offer of this catalog: nobody clicks it
@@ -262,7 +263,7 @@ def act(step: Step, behaviour: Behaviour, seed: int, ports: Ports) -> Acted:
             tally.impressions += 1
             tally.clicks += hit
             tally.expected += p
-            tally.random += outlook.random_ctr()
+            tally.random += random_ctr
             tally.oracle += outlook.oracle_ctr(slot)
             if hit and clicked is None:
                 clicked = ClickRef(offerId=offer_id, decisionId=shown.decision_id)

@@ -28,7 +28,7 @@ RUN_TTL_SECONDS = 7 * 24 * 3600
 SECOND_TTL_SECONDS = 120
 INTEGERS = ("actions", "impressions", "clicks", "sessions")
 FLOATS = ("expected", "random", "oracle")
-ACTIVE_CACHE_SECONDS = 1.0  # how long an action trusts its last look at the current run
+ACTIVE_CACHE_SECONDS = 1.0  # how long a step trusts its last look at the current run
 
 
 def _run_key(run_id: str) -> str:
@@ -43,7 +43,7 @@ class RunStore:
     def __init__(self, client: Callable[[], redis.Redis], monotonic: Callable[[], float] = time.monotonic):
         self._client = client
         self._monotonic = monotonic
-        self._active: tuple[float, Optional[str]] = (float("-inf"), None)
+        self._active: tuple[float, Optional[RunConfig]] = (float("-inf"), None)
 
     def begin(self, config: RunConfig) -> None:
         """Make `config` the current run; AlreadyRunning when another one is."""
@@ -54,7 +54,7 @@ class RunStore:
         pipe.set(_run_key(config.runId), config.model_dump_json(), ex=RUN_TTL_SECONDS)
         pipe.set(LAST, config.runId)
         pipe.execute()
-        self._active = (self._monotonic(), config.runId)
+        self._active = (self._monotonic(), config)
 
     def current(self) -> Optional[RunConfig]:
         """The running run, or None."""
@@ -75,21 +75,24 @@ class RunStore:
     def end(self, config: RunConfig) -> None:
         """Record the run as stopped and clear the current run (if it is still this one)."""
         r = self._client()
-        pipe = r.pipeline()
-        pipe.set(_run_key(config.runId), config.model_dump_json(), ex=RUN_TTL_SECONDS)
-        pipe.execute()
+        r.set(_run_key(config.runId), config.model_dump_json(), ex=RUN_TTL_SECONDS)
         # Compare-and-delete: a run started meanwhile stays current.
         r.eval("if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0",
                1, CURRENT, config.runId)
         self._active = (float("-inf"), None)
 
-    def is_active(self, run_id: str) -> bool:
-        """Whether `run_id` is the current run (looked up at most every ACTIVE_CACHE_SECONDS)."""
-        seen_at, active = self._active
+    def active(self, run_id: str) -> Optional[RunConfig]:
+        """The run's configuration while it is the current run, else None. Redis is asked which
+        run is current at most every ACTIVE_CACHE_SECONDS, and for a configuration only when
+        the current run changed."""
+        seen_at, config = self._active
         if self._monotonic() - seen_at > ACTIVE_CACHE_SECONDS:
-            active = self._client().get(CURRENT)
-            self._active = (self._monotonic(), active)
-        return active == run_id
+            r = self._client()
+            current = r.get(CURRENT)
+            if config is None or config.runId != current:
+                config = self._config(r, current) if current else None
+            self._active = (self._monotonic(), config)
+        return config if config is not None and config.runId == run_id else None
 
     def record(self, run_id: str, tally: Tally, now: datetime) -> None:
         """Add one action's counters to the run's totals, its second and its minute."""

@@ -106,9 +106,6 @@ class Taste:
     discount_sensitivity: float
     peak_hour: float
 
-    def share(self, category: str) -> float:
-        return self.preference.get(category, 0.0) / max(len(self.preference), 1)
-
 
 @dataclass(frozen=True)
 class Outlook:

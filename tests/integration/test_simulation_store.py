@@ -48,7 +48,7 @@ def test_a_second_begin_while_a_run_is_current_is_already_running(store):
         store.begin(second)
     assert raised.value.run_id == first.runId
     assert store.current() == first and store.latest() == first
-    assert store.is_active(first.runId) and not store.is_active(second.runId)
+    assert store.active(first.runId) is not None and store.active(second.runId) is None
 
 
 def test_records_from_many_threads_add_up_exactly(store):
@@ -110,7 +110,7 @@ def test_end_clears_the_current_run_but_latest_still_reports_it(store):
     store.end(ended)
     assert store.current() is None
     assert store.latest() == ended and ended.state == "stopped" and ended.stoppedAt == "2026-03-02T12:00:30Z"
-    assert not store.is_active(cfg.runId)
+    assert store.active(cfg.runId) is None
     totals, _, curve = store.counters(ended, NOW + timedelta(hours=1))  # the curve ends where the run did
     assert (totals.actions, totals.clicks) == (2, 1) and curve[-1][0] == "2026-03-02T12:00:00Z"
     successor = config(NOW + timedelta(seconds=5))
@@ -126,6 +126,6 @@ def test_ending_an_old_run_leaves_a_newer_current_run_alone(store):
     store.begin(newer)
     store.end(run.stopped(old, NOW + timedelta(seconds=1)))  # a late second stop of the old run
     assert store.current() == newer and store.latest() == newer
-    assert store.is_active(newer.runId)
+    assert store.active(newer.runId) is not None
     with pytest.raises(run.AlreadyRunning):
         store.begin(config(NOW))

@@ -111,8 +111,8 @@ class FakeRuns:
         if self.current_id == config.runId:
             self.current_id = None
 
-    def is_active(self, run_id: str) -> bool:
-        return run_id == self.current_id
+    def active(self, run_id: str) -> Optional[run.RunConfig]:
+        return self.configs[run_id] if run_id == self.current_id else None
 
     def record(self, run_id: str, tally: Tally, now: datetime) -> None:
         self.recorded.append((run_id, tally, now))
