@@ -9,6 +9,7 @@ EMPTY_RETRY_SECONDS.
 from __future__ import annotations
 
 import logging
+import statistics
 import threading
 import time
 from collections import Counter
@@ -54,11 +55,16 @@ def build_snapshot(products: Iterable[dict], offers: Iterable[dict], users: Iter
     parsed_offers.sort(key=lambda o: o.id)
     user_map = {d["id"]: User.from_doc(d) for d in users if "id" in d}
     segments = Counter(u.segment for u in user_map.values() if u.segment)
+    product_map = {d["id"]: Product.from_doc(d) for d in products if "id" in d and "category" in d}
+    prices: dict[str, list[float]] = {}
+    for product in product_map.values():
+        prices.setdefault(product.category, []).append(product.price)
+    medians = {category: statistics.median(values) for category, values in prices.items()}
     return Snapshot(
-        products={d["id"]: Product.from_doc(d) for d in products if "id" in d and "category" in d},
+        products=product_map,
         offers=tuple(parsed_offers),
         users=user_map,
-        offer_features={o.id: policy.offer_features(o) for o in parsed_offers},
+        offer_features={o.id: policy.offer_features(o, product_map, medians) for o in parsed_offers},
         fallback_lists=coldstart.popularity(parsed_offers, segments, now),
         loaded_at=now,
     )

@@ -8,6 +8,7 @@ The decision is published as one `offer.shown` event whose id is the decision id
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import logging
 import queue
 import threading
@@ -106,18 +107,20 @@ def decide(user_id: str, product_id: Optional[str], n: int, ports: Ports) -> Dec
     context = policy.Context(user=user, now=now, affinity=affinity, product=product)
     popular, source = ports.popular(user.segment)
     shares = policy.interest(context)
-    ranking = policy.rank(snapshot.offers, context, popular, n, snapshot.offer_features, shares)
     known = profile or {}
+    ranking = policy.rank(snapshot.offers, context, popular, n, snapshot.offer_features, shares,
+                          known.get("offersShown"), known.get("offersClicked"))
     history = {"views": len(known.get("recentViews") or ()), "carts": known.get("carts", 0),
                "purchases": known.get("purchases", 0)}
-    features = policy.context_features(context, shares, history)
+    brands = policy.brand_shares(known.get("recentViews") or (), snapshot.products)
+    features = policy.context_features(context, history, brands)
     # How this decision was served; not a feature of the shopper (learners skip this namespace).
     features[DIAGNOSTICS] = {"popularFrom": source}
     if not readable:
         features[DIAGNOSTICS]["profile"] = "unavailable"
     if product_id and product is None:
         features[DIAGNOSTICS]["unknownProductId"] = product_id
-    choice = ports.choose(context, ranking.candidates, n)
+    choice = ports.choose(dataclasses.replace(context, features=features), ranking.candidates, n)
     shown = [ShownOffer(s, slot, probability) for slot, (s, probability) in enumerate(choice.chosen)]
     decision_id = str(uuid.uuid4())
     data = events.OfferShownV1(

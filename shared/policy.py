@@ -39,6 +39,7 @@ PRODUCT_MATCH_BONUS = 1.0  # at least any affinity: an offer for the very produc
 POPULARITY_WEIGHT = 0.01
 DEFAULT_HALF_LIFE_HOURS = 72.0
 TOP_AFFINITIES_LOGGED = 5
+TOP_BRANDS_LOGGED = 8
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class Context:
     now: datetime
     affinity: Mapping[str, float] = field(default_factory=dict)  # decayed to `now`
     product: Optional[Product] = None
+    features: Mapping[str, Any] = field(default_factory=dict)  # the logged context features (learned rankers read them)
 
     @property
     def device(self) -> Optional[str]:
@@ -120,9 +122,14 @@ def why_not(offer: Offer, context: Context) -> Optional[str]:
     return None
 
 
-def interest(context: Context) -> dict[str, float]:
+def affinity_shares(context: Context) -> dict[str, float]:
+    """The shopper's category affinities as shares of their sum."""
     total = sum(v for v in context.affinity.values() if v > 0)
-    shares = {c: v / total for c, v in context.affinity.items() if v > 0} if total > 0 else {}
+    return {c: v / total for c, v in context.affinity.items() if v > 0} if total > 0 else {}
+
+
+def interest(context: Context) -> dict[str, float]:
+    shares = affinity_shares(context)
     if context.product is not None:
         category = context.product.category
         shares[category] = shares.get(category, 0.0) + PAGE_CATEGORY_WEIGHT
@@ -135,8 +142,10 @@ def relevance(offer: Offer, shares: Mapping[str, float]) -> float:
     return KIND_RELEVANCE.get(offer.kind, 0.0) * shares.get(offer.category or "", 0.0)
 
 
-def offer_features(offer: Offer) -> dict[str, Any]:
-    """The offer's own features (the same in every decision)."""
+def offer_features(offer: Offer, products: Optional[Mapping[str, Product]] = None,
+                   median_price: Optional[Mapping[str, float]] = None) -> dict[str, Any]:
+    """The offer's own features (the same in every decision). With the catalog's products: the
+    brands of the offer's products, and their mean price relative to the category's median."""
     features: dict[str, Any] = {"kind": offer.kind}
     if offer.category:
         features["category"] = offer.category
@@ -148,10 +157,30 @@ def offer_features(offer: Offer) -> dict[str, Any]:
         features["products"] = len(offer.product_ids)
     if offer.segments or offer.devices:
         features["targeted"] = True
+    items = [products[i] for i in offer.product_ids if i in products] if products else []
+    if items:
+        features["brands"] = sorted({p.brand for p in items if p.brand})
+        median = (median_price or {}).get(items[0].category)
+        if median:
+            features["priceIndex"] = round(sum(p.price for p in items) / len(items) / median, 4)
     return features
 
 
-def context_features(context: Context, shares: Mapping[str, float], history: Mapping[str, Any]) -> dict[str, Any]:
+def brand_shares(recent_views: Iterable[Mapping[str, Any]], products: Mapping[str, Product]) -> dict[str, float]:
+    """The brands of the shopper's recently viewed products, as shares of those views (the top few)."""
+    counts: dict[str, int] = {}
+    total = 0
+    for view in recent_views:
+        product = products.get(view.get("productId", ""))
+        if product is not None and product.brand:
+            counts[product.brand] = counts.get(product.brand, 0) + 1
+            total += 1
+    top = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:TOP_BRANDS_LOGGED]
+    return {brand: round(count / total, 4) for brand, count in top}
+
+
+def context_features(context: Context, history: Mapping[str, Any],
+                     brands: Optional[Mapping[str, float]] = None) -> dict[str, Any]:
     """The context as the decision saw it, namespaced like Personalizer's context features."""
     user = context.user
     features: dict[str, Any] = {
@@ -160,9 +189,11 @@ def context_features(context: Context, shares: Mapping[str, float], history: Map
         "time": {"hour": context.now.hour, "weekday": context.now.weekday()},
         "history": dict(history),
     }
-    top = sorted(shares.items(), key=lambda item: (-item[1], item[0]))[:TOP_AFFINITIES_LOGGED]
+    top = sorted(affinity_shares(context).items(), key=lambda item: (-item[1], item[0]))[:TOP_AFFINITIES_LOGGED]
     if top:
         features["interest"] = {c: round(v, 4) for c, v in top}
+    if brands:
+        features["brands"] = dict(brands)
     if context.product is not None:
         features["page"] = {"productId": context.product.id, "category": context.product.category,
                             "price": context.product.price}
@@ -171,8 +202,14 @@ def context_features(context: Context, shares: Mapping[str, float], history: Map
 
 def rank(offers: Iterable[Offer], context: Context, popular: Sequence[str], n: int,
          static_features: Optional[Mapping[str, dict[str, Any]]] = None,
-         shares: Optional[Mapping[str, float]] = None) -> Ranking:
-    """Score every eligible offer and choose the best n; ties go to the more popular, then by id."""
+         shares: Optional[Mapping[str, float]] = None,
+         shown: Optional[Mapping[str, int]] = None, clicked: Optional[Mapping[str, int]] = None) -> Ranking:
+    """Score every eligible offer and choose the best n; ties go to the more popular, then by id.
+
+    `shown`/`clicked` are the shopper's own counts per offer (from the profile); each candidate
+    the shopper has seen before carries them as its `history` features (not used by the
+    baseline's score, but by learned rankers)."""
+    shown, clicked = shown or {}, clicked or {}
     shares = interest(context) if shares is None else shares
     position = {offer_id: i for i, offer_id in enumerate(popular)}
     listed = len(popular)
@@ -192,6 +229,8 @@ def rank(offers: Iterable[Offer], context: Context, popular: Sequence[str], n: i
             "baseline": {"relevance": round(fit, 4), "productMatch": match,
                          "popularity": round(popularity, 4), "score": round(score, 4)},
         }
+        if shown.get(offer.id):
+            features["history"] = {"shown": shown[offer.id], "clicked": clicked.get(offer.id, 0)}
         order = (-score, rank_ if rank_ is not None else listed, offer.id)
         scored.append((order, Scored(offer, score, features)))
     scored.sort(key=lambda item: item[0])

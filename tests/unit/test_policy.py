@@ -94,3 +94,25 @@ def test_free_shipping_fits_every_shopper_with_history_a_little():
     assert policy.relevance(ship, {"books": 1.0}) == policy.FREE_SHIPPING_RELEVANCE
     assert policy.relevance(ship, {}) == 0.0
     assert policy.relevance(offer("o-books"), {"books": 0.25}) == 0.25
+
+
+def test_learned_rankers_get_brands_price_index_and_the_shoppers_own_history_as_features():
+    from shared.catalog import Product
+    products = {"p1": Product("p1", "a", "books", "Acme", 30.0), "p2": Product("p2", "b", "books", "Zed", 10.0),
+                "p3": Product("p3", "c", "books", "Acme", 20.0)}
+    deal = offer("o1", "product_deal", product_ids=("p1", "p2"))
+    features = policy.offer_features(deal, products, {"books": 20.0})
+    assert features["brands"] == ["Acme", "Zed"] and features["priceIndex"] == 1.0  # mean 20 / median 20
+    assert "brands" not in policy.offer_features(deal)  # without the catalog's products: the offer alone
+    views = [{"productId": "p1"}, {"productId": "p3"}, {"productId": "p2"}, {"productId": "gone"}]
+    assert policy.brand_shares(views, products) == {"Acme": round(2 / 3, 4), "Zed": round(1 / 3, 4)}
+    ranking = policy.rank([deal, offer("o2")], Context(SHOPPER, NOW), [], 2, shown={"o1": 4}, clicked={"o1": 1})
+    history = {s.offer.id: s.features.get("history") for s in ranking.candidates}
+    assert history == {"o1": {"shown": 4, "clicked": 1}, "o2": None}
+
+
+def test_the_logged_interest_is_the_shoppers_affinity_share_without_the_page_boost():
+    context = Context(SHOPPER, NOW, affinity={"books": 3.0, "garden": 1.0}, product=product(category="books"))
+    features = policy.context_features(context, {})
+    assert features["interest"] == {"books": 0.75, "garden": 0.25}
+    assert policy.interest(context)["books"] == 0.75 + policy.PAGE_CATEGORY_WEIGHT  # the baseline still boosts it
