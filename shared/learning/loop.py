@@ -1,0 +1,112 @@
+"""The learning loop in one process: the headless simulation served by the learned chooser,
+retrained every N impressions by the same retrain job, from the events it logged.
+
+The events a run logs are turned into the archive's tables (`dataset.tables`) as they come,
+the registry is in memory, and the clock is the simulation's; everything else (features,
+exploration, the reward join, fitting, offline evaluation and the promotion gate) is the code
+the function app runs.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Callable, Optional
+
+import pyarrow as pa
+
+from .. import events as ev
+from . import dataset, retrain
+from .explore import LearnedChooser, Serving
+from .retrain import LearningConfig, MemoryRegistry
+
+
+@dataclass
+class Learner:
+    """Serving state, logged tables and retrain reports of one headless learning run."""
+
+    config: LearningConfig = field(default_factory=LearningConfig)
+    retrain_every: int = 5000  # impressions between retrains
+    seed: int = 7
+    clock: Optional[Callable[[], datetime]] = None  # default: the time of the latest event seen
+    registry: MemoryRegistry = field(default_factory=MemoryRegistry)
+    reports: list[dict[str, Any]] = field(default_factory=list)
+    _records: list[dict] = field(default_factory=list)
+    _events: list[pa.Table] = field(default_factory=list)
+    _decisions: list[pa.Table] = field(default_factory=list)
+    _serving: Serving = Serving(None, status="no model promoted yet")
+    _shown_since: int = 0
+    _latest: Optional[datetime] = None
+
+    def __post_init__(self) -> None:
+        self.chooser = LearnedChooser(lambda: self._serving, lambda: self.config.exploration,
+                                      random.Random(f"offerloop-learner:{self.seed}"))
+
+    def on_events(self, batch: list[ev.Event]) -> None:
+        self._records.extend(e.to_dict() for e in batch)
+        for event in batch:
+            if self._latest is None or event.time > self._latest:
+                self._latest = event.time
+        self._shown_since += sum(e.type == ev.OFFER_SHOWN for e in batch)
+        if self._shown_since >= self.retrain_every:
+            self.retrain()
+
+    def _flush(self) -> None:
+        if self._records:
+            events, decisions = dataset.tables(self._records)
+            self._events.append(events)
+            self._decisions.append(decisions)
+            self._records = []
+
+    def load(self, start: datetime, end: datetime) -> tuple[pa.Table, pa.Table]:
+        self._flush()
+        return (dataset.concat(self._events, dataset.EVENTS_SCHEMA),
+                dataset.concat(self._decisions, dataset.DECISIONS_SCHEMA))
+
+    def retrain(self) -> dict[str, Any]:
+        self._shown_since = 0
+        ports = retrain.JobPorts(load=self.load, registry=self.registry, clock=self.clock or (lambda: self._latest))
+        report = retrain.run(ports, self.config, force=True)
+        self.reports.append(report)
+        pointer = self.registry.pointer()
+        if pointer:
+            graduated = not self.config.apprentice or pointer["apprentice"]["graduated"]
+            self._serving = Serving(self.registry.load(pointer["version"]), apprentice=not graduated)
+        elif self.config.apprentice:
+            self._serving = Serving(None, apprentice=True, status="no model promoted yet")
+        return report
+
+    @property
+    def serving(self) -> Serving:
+        return self._serving
+
+    @property
+    def model(self) -> Optional[Any]:
+        return self._serving.model
+
+
+class GreedyValue:
+    """Wraps a Learner's chooser to value its greedy choice with the world's true click probabilities.
+
+    For every decision it records the true probability of the offer the learned policy ranks
+    first (what it would show without exploring) next to the candidates' mean (random) and
+    best (oracle) probabilities; `lift(last)` is (greedy - random) / (oracle - random) over
+    the last `last` decisions."""
+
+    def __init__(self, learner: Learner, world: Any):
+        self.learner, self.world = learner, world
+        self.values: list[tuple[float, float, float]] = []  # (greedy, random, oracle) per decision
+
+    def __call__(self, context, candidates, n):
+        if candidates:
+            scores, _ = self.learner.chooser.scores(context, candidates)
+            truth = [self.world.click_probability(context.user.id, s.offer, context.now.hour, context.product)
+                     for s in candidates]
+            best = max(range(len(scores)), key=lambda i: (scores[i], -i))
+            self.values.append((truth[best], sum(truth) / len(truth), max(truth)))
+        return self.learner.chooser(context, candidates, n)
+
+    def lift(self, last: Optional[int] = None) -> float:
+        window = self.values[-last:] if last else self.values
+        greedy, random_, oracle = (sum(v[i] for v in window) / len(window) for i in range(3))
+        return (greedy - random_) / (oracle - random_) if oracle > random_ else 0.0
