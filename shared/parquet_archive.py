@@ -1,0 +1,154 @@
+"""The Parquet archive in Blob storage: compaction of the raw archive's closed hours, and the
+training window's tables read from it (layout and rules: shared/learning/compaction.py).
+
+`compact` is the retrain job's first step; `load` its second: an hour whose manifest matches
+the raw archive is read from its Parquet files, any other hour (the open one, a closed one
+not compacted yet or changed since) from its raw batches, so the window is complete either way.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, Optional
+
+import pyarrow as pa
+from azure.storage.blob import BlobServiceClient, ContentSettings
+
+from . import archive, resources
+from .learning import compaction, dataset
+from .learning.compaction import DECISIONS, EVENTS, Source
+
+if TYPE_CHECKING:
+    from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class ParquetArchive:
+    """Compacts the raw archive of `raw` into `container` and reads windows of both."""
+
+    def __init__(self, service: BlobServiceClient, raw: archive.BlobArchive,
+                 container: str = resources.PARQUET_ARCHIVE, threads: int = 8):
+        self.service = service
+        self.raw = raw
+        self.container = service.get_container_client(container)
+        self.threads = threads
+
+    def raw_sources(self, since: Optional[datetime] = None,
+                    until: Optional[datetime] = None) -> dict[datetime, list[Source]]:
+        """hour -> the raw archive's (name, etag) of that hour, for the hours from since's to until's."""
+        prefixes = compaction.day_prefixes(since, until or datetime.now(timezone.utc)) if since else [None]
+        found = compaction.by_hour((b.name, b.etag) for prefix in prefixes
+                                   for b in self.raw.raw.list_blobs(name_starts_with=prefix)
+                                   if archive.parse_name(b.name))
+        return _in_range(found, since, until)
+
+    def manifests(self, since: Optional[datetime] = None,
+                  until: Optional[datetime] = None) -> dict[datetime, dict[str, Any]]:
+        """hour -> {"sourcesDigest"} of the compacted hours, from the manifests' metadata (one listing)."""
+        prefixes = ([compaction.MANIFESTS + p for p in
+                     compaction.day_prefixes(since, until or datetime.now(timezone.utc))] if since
+                    else [compaction.MANIFESTS])
+        found = {}
+        for prefix in prefixes:
+            for blob in self.container.list_blobs(name_starts_with=prefix, include=["metadata"]):
+                try:
+                    hour = compaction.manifest_hour(blob.name)
+                except ValueError:
+                    continue
+                metadata = {k.lower(): v for k, v in (blob.metadata or {}).items()}
+                found[hour] = {"sourcesDigest": metadata.get(compaction.DIGEST)}
+        return _in_range(found, since, until)
+
+    def manifest(self, hour: datetime) -> dict[str, Any]:
+        """The full manifest of a compacted hour."""
+        return json.loads(self.container.download_blob(compaction.manifest_name(hour)).readall())
+
+    def compact(self, now: datetime, since: Optional[datetime] = None) -> dict[str, Any]:
+        """Compact every closed hour (from since's, when given) that has no current manifest; the
+        files first and the manifest last, so an hour interrupted midway is redone next time."""
+        began = time.perf_counter()
+        now = compaction.utc(now)
+        sources = self.raw_sources(since, now)
+        stale = compaction.stale_hours(sources, self.manifests(since, now), now)
+        log.info("compaction: %d of %d archived hours need compacting", len(stale), len(sources))
+        summary: dict[str, Any] = {"hoursCompacted": 0, "events": 0, "decisions": 0, "hours": []}
+        for hour in stale:
+            written = self.compact_hour(hour, sources[hour], now)
+            summary["hoursCompacted"] += 1
+            summary["events"] += written["events"]
+            summary["decisions"] += written["decisions"]
+            summary["hours"].append(written["hour"])
+        summary["seconds"] = round(time.perf_counter() - began, 3)
+        log.info("compaction: %d hours, %d events, %d decisions in %.1f s", summary["hoursCompacted"],
+                 summary["events"], summary["decisions"], summary["seconds"])
+        return summary
+
+    def compact_hour(self, hour: datetime, sources: list[Source], now: datetime) -> dict[str, Any]:
+        """Write one hour's two Parquet files from its raw batches, then its manifest; returns the manifest."""
+        events, decisions = dataset.tables(self._records(name for name, _ in sources))
+        parquet = ContentSettings(content_type=compaction.CONTENT_TYPE)
+        for kind, table in ((EVENTS, events), (DECISIONS, decisions)):
+            self.container.upload_blob(compaction.parquet_name(kind, hour), compaction.parquet_bytes(table),
+                                       overwrite=True, content_settings=parquet)
+        written = compaction.manifest(hour, sources, events.num_rows, decisions.num_rows, now)
+        self.container.upload_blob(compaction.manifest_name(hour), json.dumps(written, indent=1).encode("utf-8"),
+                                   overwrite=True, metadata={compaction.DIGEST: written["sourcesDigest"]},
+                                   content_settings=ContentSettings(content_type="application/json"))
+        log.info("compacted %s: %d batches, %d events, %d decisions", written["hour"], len(sources),
+                 events.num_rows, decisions.num_rows)
+        return written
+
+    def load(self, start: datetime, end: datetime) -> tuple[pa.Table, pa.Table]:
+        """(events, decisions) with start <= time <= end, each event and decision once: the hours from
+        start's to end's, from Parquet where the hour's manifest matches its raw batches (or the raw
+        batches are gone), from the raw batches otherwise."""
+        start, end = compaction.utc(start), compaction.utc(end)
+        sources = self.raw_sources(start, end)
+        manifests = self.manifests(start, end)
+        compacted = sorted(h for h, m in manifests.items()
+                           if h not in sources or compaction.current(m, sources[h]))
+        pending = sorted(set(sources) - set(compacted))
+        parts = self._parquet(compacted)
+        raw_events, raw_decisions = dataset.tables(self._records(n for h in pending for n, _ in sources[h]))
+        events = dataset.concat([*parts[EVENTS], raw_events], dataset.EVENTS_SCHEMA)
+        decisions = dataset.concat([*parts[DECISIONS], raw_decisions], dataset.DECISIONS_SCHEMA)
+        events = compaction.between(compaction.unique_by(events, "id"), start, end)
+        decisions = compaction.between(dataset.dedupe(decisions), start, end)
+        log.info("loaded %s..%s: %d hours from Parquet, %d from the raw archive, %d events, %d decisions",
+                 compaction.iso(start), compaction.iso(end), len(compacted), len(pending), events.num_rows,
+                 decisions.num_rows)
+        return events, decisions
+
+    def _parquet(self, hours: list[datetime]) -> dict[str, list[pa.Table]]:
+        names = [(kind, compaction.parquet_name(kind, hour)) for hour in hours for kind in (EVENTS, DECISIONS)]
+
+        def read(item: tuple[str, str]) -> pa.Table:
+            kind, name = item
+            data = self.container.download_blob(name).readall()
+            return compaction.conform(compaction.read_parquet(data), compaction.SCHEMAS[kind])
+
+        out: dict[str, list[pa.Table]] = {EVENTS: [], DECISIONS: []}
+        with ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="parquet") as pool:
+            for (kind, _), table in zip(names, pool.map(read, names)):
+                out[kind].append(table)
+        return out
+
+    def _records(self, names) -> list[dict]:
+        batches = sorted((b for b in map(archive.parse_name, names) if b),
+                         key=lambda b: (b.partition, b.first_sequence, b.name))
+        return [record for _, records in self.raw.read_all(batches, threads=self.threads) for record in records]
+
+
+def _in_range(by_hour: dict[datetime, Any], since: Optional[datetime], until: Optional[datetime]) -> dict:
+    low = compaction.floor_hour(since) if since else None
+    high = compaction.floor_hour(until) if until else None
+    return {h: v for h, v in by_hour.items() if (low is None or h >= low) and (high is None or h <= high)}
+
+
+def from_settings(config: Settings, compress: bool = False) -> ParquetArchive:
+    raw = archive.from_settings(config, compress=compress)
+    return ParquetArchive(raw.service, raw)
