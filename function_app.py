@@ -7,6 +7,7 @@ from functions import events, health
 from functions import coldstart, offers
 from functions import ingest
 from functions import simulation
+from functions import retrain
 
 logging.getLogger("azure").setLevel(logging.WARNING)  # the SDKs log every HTTP call at INFO
 
@@ -17,3 +18,4 @@ app.register_functions(offers.bp)
 app.register_functions(coldstart.bp)
 app.register_functions(ingest.bp)
 app.register_functions(simulation.bp)
+app.register_functions(retrain.bp)

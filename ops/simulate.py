@@ -29,9 +29,11 @@ from shared.catalog_cache import Snapshot
 from shared.simulation import headless
 from shared.simulation.headless import Options, Result
 from shared.simulation.shopper import Behaviour
+from shared.learning.loop import Learner
 from shared.simulation.world import World, WorldParams
 
 ALL = "all"
+LEARNED = "learned"  # the learned ranker, retrained every --retrain-every impressions (shared/learning/loop.py)
 _MARKERS = ("●", "◆", "■", "▲", "★", "✚")  # achieved CTRs, one per policy; readable without colours
 _RANDOM_MARKER, _ORACLE_MARKER = "·", "○"
 
@@ -201,9 +203,12 @@ def _policies(names: Sequence[str]) -> list[str]:
 @click.command()
 @click.option("--impressions", default=20_000, show_default=True, type=click.IntRange(1),
               help="Impressions to simulate for each policy.")
-@click.option("--policy", "policies", multiple=True, type=click.Choice([*headless.POLICIES, ALL]),
-              help="Policy to run; repeat it (or say all) to compare several on the same world and seed. "
-                   "[default: baseline]")
+@click.option("--policy", "policies", multiple=True, type=click.Choice([*headless.POLICIES, LEARNED, ALL]),
+              help="Policy to run; repeat it (or say all: baseline, random, oracle) to compare several on the same "
+                   "world and seed. `learned` is offerloop's ranker with 20% exploration, retrained by the retrain "
+                   "job's code from the run's own events. [default: baseline]")
+@click.option("--retrain-every", default=5000, show_default=True, type=click.IntRange(1),
+              help="The learned policy: impressions between retrains.")
 @click.option("--seed", default=Options.seed, show_default=True, type=click.IntRange(0),
               help="Seed of the shoppers and (unless --world seed=...) of the world.")
 @click.option("--users", default=Options.users, show_default=True, type=click.IntRange(1),
@@ -223,7 +228,8 @@ def _policies(names: Sequence[str]) -> list[str]:
               help=f"A world parameter; repeatable. Keys: {', '.join(f.name for f in fields(WorldParams))}.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, writable=True, path_type=Path),
               help="Also write the results (the runs' figures and curves) to this JSON file.")
-def simulate(impressions: int, policies: tuple[str, ...], seed: int, users: int, window: int, slots: int,
+def simulate(impressions: int, policies: tuple[str, ...], retrain_every: int, seed: int, users: int, window: int,
+             slots: int,
              products: int, offers: int, categories: int, catalog_users: int, catalog_seed: int,
              world: tuple[str, ...], json_path: Optional[Path]) -> None:
     """Simulate shoppers headless for N impressions against a policy and print the CTR curve."""
@@ -237,7 +243,17 @@ def simulate(impressions: int, policies: tuple[str, ...], seed: int, users: int,
     click.echo(f"catalog of {len(snapshot.products):,} products, {len(snapshot.offers):,} offers and "
                f"{len(snapshot.users):,} users built in {time.perf_counter() - began:.1f} s; "
                f"{users:,} shoppers, seed {seed}")
-    runs = [run_headless(name, options, params, spec, snapshot=snapshot) for name in _policies(policies)]
+    runs = []
+    for name in _policies(policies):
+        if name == LEARNED:
+            learner = Learner(retrain_every=retrain_every, seed=seed)
+            runs.append(run_headless(learner.chooser, options, params, spec, snapshot=snapshot, name=LEARNED,
+                                     on_events=learner.on_events))
+            promoted = [r for r in learner.reports if r.get("promoted")]
+            click.echo(f"learned: {len(learner.reports)} retrains, {len(promoted)} promoted; "
+                       f"serving {learner.model.version if learner.model else 'the baseline'}")
+        else:
+            runs.append(run_headless(name, options, params, spec, snapshot=snapshot))
     render(runs)
     if json_path is not None:
         document = {"world": params.to_dict(), "catalog": asdict(spec), "slots": slots, "window": window,

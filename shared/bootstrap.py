@@ -8,8 +8,12 @@ from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Callable, Optional
 
-from . import (activity, archive, cache, catalog_store, coldstart, cosmos, eventhubs, ingest, offers, projection_store,
-               publisher, resources, settings, storage, telemetry)
+from . import (activity, archive, cache, catalog_store, coldstart, cosmos, eventhubs, ingest, model_store, offers,
+               projection_store, publisher, resources, settings, storage, telemetry)
+from .learning import retrain as retrain_job
+from .learning.dataset import RewardRules
+from .learning.explore import Exploration, LearnedChooser
+from .learning.serving import ModelCache
 from .catalog_cache import CatalogCache, Snapshot, build_snapshot
 from .simulation import service as simulation_service
 from .simulation import store as simulation_store
@@ -32,7 +36,50 @@ def health_probes(config: settings.Settings) -> dict[str, Callable[[], object]]:
         "eventhubs": lambda: eventhubs.producer(config.eventhub, config.eventhub_name)
         .get_eventhub_properties(),
         "redis": lambda: cache.from_settings(config).ping(),
+        "model": lambda: model_cache().check(),
     }
+
+
+@lru_cache(maxsize=1)
+def learning_config() -> retrain_job.LearningConfig:
+    """The learning loop's configuration from the app settings (shared/settings.py, Learning)."""
+    learning = app_settings().learning
+    return retrain_job.LearningConfig(
+        exploration=Exploration(learning.exploration_policy, learning.exploration_percentage / 100),
+        rewards=RewardRules(learning.reward_wait_seconds, learning.default_reward, learning.reward_aggregation),
+        window_days=learning.training_window_days, retrain_every=learning.retrain_every,
+        apprentice=learning.apprentice_mode, apprentice_agreement=learning.apprentice_agreement)
+
+
+def model_registry() -> model_store.BlobRegistry:
+    """A registry over container `models` (one per use: it remembers the pointer's etag it read)."""
+    return model_store.from_service(storage.blob_service(app_settings().storage))
+
+
+@lru_cache(maxsize=1)
+def model_cache() -> ModelCache:
+    """The offers function's current model, refreshed from the registry every MODEL_REFRESH_SECONDS."""
+    learning = app_settings().learning
+    return ModelCache(model_registry(), learning.model_refresh_seconds, learning.apprentice_mode)
+
+
+_retrain_lock = threading.Lock()
+
+
+def retrain(force: bool = False) -> dict:
+    """The retrain job (timer and POST /api/admin/retrain): compact the archive, train, evaluate, maybe promote."""
+    from . import parquet_archive  # pyarrow is loaded by the job, not by every function
+
+    config, learning = app_settings(), learning_config()
+    parquet = parquet_archive.from_settings(config)
+    window = timedelta(days=learning.window_days)
+    with _retrain_lock:  # one retrain at a time in this process; the pointer's etag guards across instances
+        ports = retrain_job.JobPorts(load=parquet.load, registry=model_registry(),
+                                     compact=lambda now: parquet.compact(now, since=now - window))
+        report = retrain_job.run(ports, learning, force=force)
+    if report.get("promoted"):
+        model_cache().refresh_soon()
+    return report
 
 
 # The first requests arrive together; one of them builds the offers' ports, the others wait.
@@ -80,6 +127,7 @@ def _offer_ports() -> offers.Ports:
         publish=offers.BackgroundPublisher(send, on_drop=metrics.dropped_events.add),
         record=metrics.record_decision,
         half_life_hours=config.affinity_half_life_hours,
+        choose=LearnedChooser(model_cache().serving, lambda: learning_config().exploration),
     )
 
 

@@ -11,7 +11,7 @@ developer's `az login` locally.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping, Optional
 
 STORAGE = "AzureWebJobsStorage"
@@ -21,7 +21,17 @@ COSMOS = "CosmosDBConnection"
 # Every setting the app reads, with its local value in local.settings.sample.json.
 NAMES = (STORAGE, EVENTHUB, "EVENTHUB_NAME", COSMOS, "COSMOS_DATABASE", "REDIS_URL", "REDIS_CLIENT_ID",
          "CATALOG_REFRESH_SECONDS", "AFFINITY_HALF_LIFE_HOURS", "APPLICATIONINSIGHTS_CONNECTION_STRING",
-         "APPLICATIONINSIGHTS_AUTHENTICATION_STRING")
+         "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
+         # the learning loop (shared/learning/); RETRAIN_SCHEDULE is read by the host (the timer's %setting%)
+         "EXPLORATION_POLICY", "EXPLORATION_PERCENTAGE", "REWARD_WAIT_SECONDS", "DEFAULT_REWARD",
+         "REWARD_AGGREGATION", "RETRAIN_SCHEDULE", "RETRAIN_EVERY_IMPRESSIONS", "TRAINING_WINDOW_DAYS",
+         "MODEL_REFRESH_SECONDS", "APPRENTICE_MODE", "APPRENTICE_AGREEMENT")
+
+LEARNING_DEFAULTS = {"EXPLORATION_POLICY": "epsilon-greedy", "EXPLORATION_PERCENTAGE": "20",
+                     "REWARD_WAIT_SECONDS": "600", "DEFAULT_REWARD": "0", "REWARD_AGGREGATION": "earliest",
+                     "RETRAIN_SCHEDULE": "0 */5 * * * *", "RETRAIN_EVERY_IMPRESSIONS": "1000",
+                     "TRAINING_WINDOW_DAYS": "14", "MODEL_REFRESH_SECONDS": "30", "APPRENTICE_MODE": "false",
+                     "APPRENTICE_AGREEMENT": "0.9"}
 
 
 class SettingsError(Exception):
@@ -53,6 +63,23 @@ class Settings:
     appinsights_connection_string: Optional[str] = None  # metrics go to Application Insights when set
     # "Authorization=AAD;ClientId=<id>": send metrics with that identity's Entra token (no local auth)
     appinsights_authentication: Optional[str] = None
+    learning: Learning = field(default_factory=lambda: Learning())
+
+
+@dataclass(frozen=True)
+class Learning:
+    """The learning loop's settings (Personalizer's names in brackets)."""
+
+    exploration_policy: str = "epsilon-greedy"  # or "softmax"
+    exploration_percentage: float = 20.0  # [explorationPercentage]
+    reward_wait_seconds: float = 600.0  # [rewardWaitTime]
+    default_reward: float = 0.0  # [defaultReward]
+    reward_aggregation: str = "earliest"  # or "sum" [rewardAggregation]
+    retrain_every: int = 1000  # new decisions a scheduled retrain waits for
+    training_window_days: float = 14.0
+    model_refresh_seconds: float = 30.0  # how often the offers function looks for a new current model
+    apprentice_mode: bool = False  # serve the baseline until the learner agrees with it often enough
+    apprentice_agreement: float = 0.9
 
 
 def _connection(env: Mapping[str, str], prefix: str, endpoint_key: str,
@@ -84,6 +111,40 @@ def load(env: Mapping[str, str] = os.environ) -> Settings:
         affinity_half_life_hours=_positive(env, "AFFINITY_HALF_LIFE_HOURS", 72.0),
         appinsights_connection_string=env.get("APPLICATIONINSIGHTS_CONNECTION_STRING") or None,
         appinsights_authentication=env.get("APPLICATIONINSIGHTS_AUTHENTICATION_STRING") or None,
+        learning=_learning(env),
+    )
+
+
+def _learning(env: Mapping[str, str]) -> Learning:
+    def raw(name: str) -> str:
+        return (env.get(name) or "").strip() or LEARNING_DEFAULTS[name]
+
+    def number(name: str, low: float, high: float) -> float:
+        try:
+            value = float(raw(name))
+        except ValueError:
+            value = float("nan")
+        if not low <= value <= high:
+            raise SettingsError(f"{name}={raw(name)!r} is not a number from {low:g} to {high:g}")
+        return value
+
+    def choice(name: str, allowed: tuple[str, ...]) -> str:
+        value = raw(name).lower()
+        if value not in allowed:
+            raise SettingsError(f"{name}={raw(name)!r} is not one of {', '.join(allowed)}")
+        return value
+
+    return Learning(
+        exploration_policy=choice("EXPLORATION_POLICY", ("epsilon-greedy", "softmax")),
+        exploration_percentage=number("EXPLORATION_PERCENTAGE", 0, 100),
+        reward_wait_seconds=number("REWARD_WAIT_SECONDS", 1, 7 * 86400),
+        default_reward=number("DEFAULT_REWARD", -1, 1),
+        reward_aggregation=choice("REWARD_AGGREGATION", ("earliest", "sum")),
+        retrain_every=int(number("RETRAIN_EVERY_IMPRESSIONS", 0, 10**9)),
+        training_window_days=number("TRAINING_WINDOW_DAYS", 0.01, 3650),
+        model_refresh_seconds=number("MODEL_REFRESH_SECONDS", 0.1, 86400),
+        apprentice_mode=choice("APPRENTICE_MODE", ("true", "false", "1", "0")) in ("true", "1"),
+        apprentice_agreement=number("APPRENTICE_AGREEMENT", 0, 1),
     )
 
 

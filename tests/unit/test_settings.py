@@ -50,3 +50,24 @@ def test_redis_and_application_insights_identities_are_read_and_empty_means_none
     assert loaded.appinsights_authentication == "ClientId=cid;Authorization=AAD"
     empty = settings.load({**base, "REDIS_CLIENT_ID": "", "APPLICATIONINSIGHTS_AUTHENTICATION_STRING": ""})
     assert empty.redis_client_id is None and empty.appinsights_authentication is None
+
+
+def test_the_learning_settings_default_like_personalizer_and_are_read_from_the_environment():
+    env = {settings.STORAGE: "UseDevelopmentStorage=true", settings.EVENTHUB: "Endpoint=sb://x",
+           settings.COSMOS: "AccountEndpoint=http://x/;AccountKey=k;"}
+    assert settings.load(env).learning == settings.Learning()
+    learning = settings.load({**env, "EXPLORATION_POLICY": "Softmax", "EXPLORATION_PERCENTAGE": "5",
+                              "REWARD_AGGREGATION": "sum", "APPRENTICE_MODE": "true",
+                              "RETRAIN_EVERY_IMPRESSIONS": "250"}).learning
+    assert (learning.exploration_policy, learning.exploration_percentage, learning.reward_aggregation,
+            learning.apprentice_mode, learning.retrain_every) == ("softmax", 5.0, "sum", True, 250)
+
+
+@pytest.mark.parametrize("name, value", [("EXPLORATION_PERCENTAGE", "120"), ("EXPLORATION_POLICY", "thompson"),
+                                         ("REWARD_WAIT_SECONDS", "soon"), ("DEFAULT_REWARD", "2"),
+                                         ("APPRENTICE_MODE", "maybe")])
+def test_a_bad_learning_setting_is_named(name, value):
+    env = {settings.STORAGE: "UseDevelopmentStorage=true", settings.EVENTHUB: "Endpoint=sb://x",
+           settings.COSMOS: "AccountEndpoint=http://x/;AccountKey=k;", name: value}
+    with pytest.raises(SettingsError, match=name):
+        settings.load(env)

@@ -43,6 +43,8 @@ EXPECTED: dict[str, list[dict]] = {
     "simulation_status": [B("httpTrigger", "IN", "req", route="simulation/status", methods=["GET"], authLevel="ANONYMOUS"), B("http", "OUT", "$return")],
     "simulate_action": [B("queueTrigger", "IN", "msg", queueName="simulation-actions", connection="AzureWebJobsStorage"), B("queue", "OUT", "response", queueName="simulation-responses", connection="AzureWebJobsStorage")],
     "schedule_next": [B("queueTrigger", "IN", "msg", queueName="simulation-responses", connection="AzureWebJobsStorage")],
+    "retrain_models": [B("timerTrigger", "IN", "timer", schedule="%RETRAIN_SCHEDULE%")],
+    "admin_retrain": [B("httpTrigger", "IN", "req", route="admin/retrain", methods=["POST"], authLevel="FUNCTION"), B("http", "OUT", "$return")],
     # "on_clicks": [B("eventHubTrigger", "IN", "events", eventHubName="clicks", connection="EventHubConnection", cardinality="MANY", consumerGroup="$Default")],
 }
 

@@ -79,6 +79,21 @@ param catalogRefreshSeconds int = 60
 @description('Optional. Hours in which a category affinity halves.')
 param affinityHalfLifeHours int = 72
 
+@description('Optional. The learning loop\'s settings (README.md, Settings): exploration, rewards, retraining, apprentice mode.')
+param learning object = {
+  EXPLORATION_POLICY: 'epsilon-greedy'
+  EXPLORATION_PERCENTAGE: '20'
+  REWARD_WAIT_SECONDS: '600'
+  DEFAULT_REWARD: '0'
+  REWARD_AGGREGATION: 'earliest'
+  RETRAIN_SCHEDULE: '0 */5 * * * *'
+  RETRAIN_EVERY_IMPRESSIONS: '1000'
+  TRAINING_WINDOW_DAYS: '14'
+  MODEL_REFRESH_SECONDS: '30'
+  APPRENTICE_MODE: 'false'
+  APPRENTICE_AGREEMENT: '0.9'
+}
+
 @description('Required. Name of the Application Insights component (same resource group).')
 param applicationInsightsName string
 
@@ -206,6 +221,50 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'AFFINITY_HALF_LIFE_HOURS'
           value: string(affinityHalfLifeHours)
+        }
+        {
+          name: 'EXPLORATION_POLICY'
+          value: learning.EXPLORATION_POLICY
+        }
+        {
+          name: 'EXPLORATION_PERCENTAGE'
+          value: learning.EXPLORATION_PERCENTAGE
+        }
+        {
+          name: 'REWARD_WAIT_SECONDS'
+          value: learning.REWARD_WAIT_SECONDS
+        }
+        {
+          name: 'DEFAULT_REWARD'
+          value: learning.DEFAULT_REWARD
+        }
+        {
+          name: 'REWARD_AGGREGATION'
+          value: learning.REWARD_AGGREGATION
+        }
+        {
+          name: 'RETRAIN_SCHEDULE'
+          value: learning.RETRAIN_SCHEDULE
+        }
+        {
+          name: 'RETRAIN_EVERY_IMPRESSIONS'
+          value: learning.RETRAIN_EVERY_IMPRESSIONS
+        }
+        {
+          name: 'TRAINING_WINDOW_DAYS'
+          value: learning.TRAINING_WINDOW_DAYS
+        }
+        {
+          name: 'MODEL_REFRESH_SECONDS'
+          value: learning.MODEL_REFRESH_SECONDS
+        }
+        {
+          name: 'APPRENTICE_MODE'
+          value: learning.APPRENTICE_MODE
+        }
+        {
+          name: 'APPRENTICE_AGREEMENT'
+          value: learning.APPRENTICE_AGREEMENT
         }
         {
           name: 'APPLICATIONINSIGHTS_CONNECTION_STRING'
