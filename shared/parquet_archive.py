@@ -12,7 +12,7 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 import pyarrow as pa
 from azure.storage.blob import BlobServiceClient, ContentSettings
@@ -102,34 +102,43 @@ class ParquetArchive:
                  events.num_rows, decisions.num_rows)
         return written
 
-    def load(self, start: datetime, end: datetime) -> tuple[pa.Table, pa.Table]:
+    def load(self, start: datetime, end: datetime, event_columns: Optional[Sequence[str]] = None,
+             decision_columns: Optional[Sequence[str]] = None) -> tuple[pa.Table, pa.Table]:
         """(events, decisions) with start <= time <= end, each event and decision once: the hours from
         start's to end's, from Parquet where the hour's manifest matches its raw batches (or the raw
-        batches are gone), from the raw batches otherwise."""
+        batches are gone), from the raw batches otherwise. With `*_columns`, only those columns are
+        read (they must include `id`/`decisionId` and `time`); an empty tuple reads no events."""
         start, end = compaction.utc(start), compaction.utc(end)
         sources = self.raw_sources(start, end)
         manifests = self.manifests(start, end)
         compacted = sorted(h for h, m in manifests.items()
                            if h not in sources or compaction.current(m, sources[h]))
         pending = sorted(set(sources) - set(compacted))
-        parts = self._parquet(compacted)
+        columns = {EVENTS: event_columns, DECISIONS: decision_columns}
+        schemas = {kind: dataset.projected(compaction.SCHEMAS[kind], columns[kind]) for kind in (EVENTS, DECISIONS)}
+        parts = self._parquet(compacted, columns, schemas)
         raw_events, raw_decisions = dataset.tables(self._records(n for h in pending for n, _ in sources[h]))
-        events = dataset.concat([*parts[EVENTS], raw_events], dataset.EVENTS_SCHEMA)
-        decisions = dataset.concat([*parts[DECISIONS], raw_decisions], dataset.DECISIONS_SCHEMA)
-        events = compaction.between(compaction.unique_by(events, "id"), start, end)
+        events = dataset.concat([*parts[EVENTS], dataset.select(raw_events, event_columns)], schemas[EVENTS])
+        decisions = dataset.concat([*parts[DECISIONS], dataset.select(raw_decisions, decision_columns)],
+                                   schemas[DECISIONS])
+        if event_columns == ():
+            events = schemas[EVENTS].empty_table()
+        else:
+            events = compaction.between(compaction.unique_by(events, "id"), start, end)
         decisions = compaction.between(dataset.dedupe(decisions), start, end)
         log.info("loaded %s..%s: %d hours from Parquet, %d from the raw archive, %d events, %d decisions",
                  compaction.iso(start), compaction.iso(end), len(compacted), len(pending), events.num_rows,
                  decisions.num_rows)
         return events, decisions
 
-    def _parquet(self, hours: list[datetime]) -> dict[str, list[pa.Table]]:
-        names = [(kind, compaction.parquet_name(kind, hour)) for hour in hours for kind in (EVENTS, DECISIONS)]
+    def _parquet(self, hours: list[datetime], columns: dict, schemas: dict) -> dict[str, list[pa.Table]]:
+        kinds = [kind for kind in (EVENTS, DECISIONS) if columns[kind] != ()]
+        names = [(kind, compaction.parquet_name(kind, hour)) for hour in hours for kind in kinds]
 
         def read(item: tuple[str, str]) -> pa.Table:
             kind, name = item
             data = self.container.download_blob(name).readall()
-            return compaction.conform(compaction.read_parquet(data), compaction.SCHEMAS[kind])
+            return compaction.conform(compaction.read_parquet(data, columns[kind]), schemas[kind])
 
         out: dict[str, list[pa.Table]] = {EVENTS: [], DECISIONS: []}
         with ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="parquet") as pool:

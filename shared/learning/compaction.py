@@ -159,7 +159,13 @@ def parquet_bytes(table: pa.Table) -> bytes:
 
 
 def read_parquet(data: bytes, columns: Optional[Sequence[str]] = None) -> pa.Table:
-    return pq.read_table(pa.BufferReader(data), columns=list(columns) if columns is not None else None)
+    """The file's table, or only these of its columns (columns the file does not have are left out:
+    `conform` adds them as nulls)."""
+    file = pq.ParquetFile(pa.BufferReader(data))
+    if columns is None:
+        return file.read()
+    present = set(file.schema_arrow.names)
+    return file.read(columns=[c for c in columns if c in present])
 
 
 def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:

@@ -28,6 +28,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Mapping, Optional, Sequence
 
 import numpy as np
+import orjson
 import pyarrow as pa
 
 from .. import events as ev
@@ -51,6 +52,8 @@ DECISIONS_SCHEMA = pa.schema([
     ("context", pa.string()), ("chosen", pa.string()), ("chosenFeatures", pa.string()), ("candidates", pa.string()),
 ])
 TRAINING_COLUMNS = ("decisionId", "time", "modelVersion", "context", "chosen", "chosenFeatures")
+REWARD_COLUMNS = ("id", "type", "decisionId", "offerId", "value", "time")
+CANDIDATE_COLUMNS = ("decisionId", "time", "candidates")
 
 
 def _time(text: Any) -> Optional[datetime]:
@@ -178,11 +181,11 @@ def examples(decisions: pa.Table, rewards: Mapping[str, list[tuple[datetime, Opt
         if time > settled_before:
             out.pending += 1
             continue
-        chosen, features = json.loads(chosen), json.loads(features)
+        chosen, features = orjson.loads(chosen), orjson.loads(features)
         if not chosen:
             continue
         found = rewards.get(decision_id, ())
-        out.contexts.append(json.loads(context))
+        out.contexts.append(orjson.loads(context))
         for position, (slot, action) in enumerate(zip(chosen, features)):
             offer_id = slot.get("offerId")
             amounts = [(t, v) for t, o, v in found
@@ -215,13 +218,23 @@ def candidates_of(decisions: pa.Table, decision_ids: Sequence[str]) -> dict[str,
     ids = decisions.column("decisionId").to_pylist()
     keep = np.fromiter((i in wanted for i in ids), dtype=bool, count=len(ids))
     picked = decisions.filter(pa.array(keep))
-    return {d: json.loads(c) for d, c in zip(picked.column("decisionId").to_pylist(),
+    return {d: orjson.loads(c) for d, c in zip(picked.column("decisionId").to_pylist(),
                                               picked.column("candidates").to_pylist())}
 
 
+def projected(schema: pa.Schema, columns: Optional[Sequence[str]]) -> pa.Schema:
+    """The schema of only these columns (all when None)."""
+    return schema if columns is None else pa.schema([schema.field(c) for c in columns])
+
+
+def select(table: pa.Table, columns: Optional[Sequence[str]]) -> pa.Table:
+    return table if columns is None else table.select(list(columns))
+
+
 def concat(parts: Sequence[pa.Table], schema: pa.Schema) -> pa.Table:
+    """The parts as one table (chunked: a column's text may exceed one array's 2 GiB)."""
     parts = [p for p in parts if p.num_rows]
-    return pa.concat_tables(parts).combine_chunks() if parts else schema.empty_table()
+    return pa.concat_tables(parts) if parts else schema.empty_table()
 
 
 def dedupe(decisions: pa.Table) -> pa.Table:

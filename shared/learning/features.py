@@ -18,7 +18,7 @@ shopper's recent viewing went to the brands of the offer's products, and the sho
 click rate on the offer (`history`: shown and clicked counts, shrunk toward 10%).
 
 Every (namespace, feature) name is hashed with scikit-learn's FeatureHasher into
-2**bits columns. Each (context namespace, action namespace) pair listed in `interactions`
+2**bits columns (2^16 by default). Each (context namespace, action namespace) pair listed in `interactions`
 adds the products of their features, at the column that mixes the two columns' hashes, as
 Vowpal Wabbit's quadratic features do; "*" stands for every namespace. One row per
 (decision, action): the context's features, the action's, and their interactions.
@@ -45,7 +45,7 @@ _MIX = np.uint64(0x9E3779B97F4A7C15)  # the golden-ratio multiplier: spreads a c
 class FeatureSpace:
     """How features become columns; saved with every model (its 'feature configuration')."""
 
-    bits: int = 18
+    bits: int = 16  # 65,536 columns: a few thousand names and their pairs, and L-BFGS stays quick
     interactions: tuple[tuple[str, str], ...] = (("user", "offer"),)
     derived: bool = True
 
@@ -58,7 +58,7 @@ class FeatureSpace:
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> "FeatureSpace":
-        bits = raw.get("bits", 18)
+        bits = raw.get("bits", 16)
         if not isinstance(bits, int) or not 8 <= bits <= 26:
             raise ValueError(f"feature bits must be an integer from 8 to 26, got {bits!r}")
         pairs = tuple((str(a), str(b)) for a, b in raw.get("interactions", ()))
@@ -94,14 +94,31 @@ def _add(out: Flat, namespace: str, name: str, value: Any) -> None:
 def flatten(features: Mapping[str, Any]) -> Flat:
     """A namespaced feature object as (namespace, name, value) triples, by the rules above."""
     out: Flat = []
+    append = out.append
     for namespace, value in features.items():
         namespace = str(namespace)
-        if namespace.startswith("_") or namespace in IGNORED_NAMESPACES:
+        if namespace[:1] == "_" or namespace in IGNORED_NAMESPACES:
             continue
-        if type(value) is dict or isinstance(value, Mapping):
-            _add(out, namespace, "", value)
-        else:
-            _add(out, namespace, namespace, value)
+        if type(value) is not dict:
+            if isinstance(value, Mapping):
+                _add(out, namespace, "", value)
+            else:
+                _add(out, namespace, namespace, value)
+            continue
+        # the usual shape, a namespace of scalars, without a call per feature
+        for key, inner in value.items():
+            kind = type(inner)
+            if kind is str:
+                append((namespace, f"{key}={inner}", 1.0))
+            elif kind is float or kind is int:
+                if inner and key[:1] != "_" and math.isfinite(inner):
+                    append((namespace, key, float(inner)))
+                continue
+            else:
+                _add(out, namespace, "", {key: inner})
+                continue
+            if key[:1] == "_":
+                out.pop()
     return out
 
 

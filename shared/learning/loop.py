@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Sequence
 
 import pyarrow as pa
 
@@ -58,10 +58,11 @@ class Learner:
             self._decisions.append(decisions)
             self._records = []
 
-    def load(self, start: datetime, end: datetime) -> tuple[pa.Table, pa.Table]:
+    def load(self, start: datetime, end: datetime, event_columns: Optional[Sequence[str]] = None,
+             decision_columns: Optional[Sequence[str]] = None) -> tuple[pa.Table, pa.Table]:
         self._flush()
-        return (dataset.concat(self._events, dataset.EVENTS_SCHEMA),
-                dataset.concat(self._decisions, dataset.DECISIONS_SCHEMA))
+        return (dataset.select(dataset.concat(self._events, dataset.EVENTS_SCHEMA), event_columns),
+                dataset.select(dataset.concat(self._decisions, dataset.DECISIONS_SCHEMA), decision_columns))
 
     def retrain(self) -> dict[str, Any]:
         self._shown_since = 0

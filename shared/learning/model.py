@@ -33,7 +33,7 @@ class ModelError(Exception):
 @dataclass(frozen=True)
 class FitOptions:
     c: float = 0.01  # inverse L2 strength: strong, the hashed space is wide and clicks are few
-    max_iter: int = 300
+    max_iter: int = 150
     seed: int = 7
 
     def to_dict(self) -> dict[str, Any]:
@@ -108,13 +108,18 @@ def fit(rows: sparse.csr_matrix, rewards: np.ndarray, options: FitOptions = FitO
         rate = float(labels.mean()) if rows.shape[0] else 0.0
         rate = min(max(rate, 1e-4), 1 - 1e-4)
         return np.zeros(width, dtype=np.float32), float(np.log(rate / (1 - rate)))
-    scaler = MaxAbsScaler().fit(rows)
-    scaled = scaler.transform(rows)
+    # Only the columns some row uses: the solver's vectors shrink from the hashed width to the
+    # features actually seen (unused columns would get weight 0 anyway under L2).
+    used = np.unique(rows.indices)
+    compact = rows[:, used]
+    scaler = MaxAbsScaler().fit(compact)
+    scaled = scaler.transform(compact)
     classifier = LogisticRegression(C=options.c, max_iter=options.max_iter, random_state=options.seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # the last iterate is still a usable model
         classifier.fit(scaled, labels, sample_weight=weights)
     scale = np.asarray(scaler.scale_, dtype=np.float64)
     scale[scale == 0] = 1.0
-    folded = (classifier.coef_.ravel() / scale).astype(np.float32)
+    folded = np.zeros(width, dtype=np.float32)
+    folded[used] = classifier.coef_.ravel() / scale
     return folded, float(classifier.intercept_[0])

@@ -50,7 +50,7 @@ class LearningConfig:
     retrain_every: int = 1000  # new decisions a scheduled retrain waits for (a forced one does not)
     holdout: float = 0.2  # the newest share of settled decisions, for offline evaluation
     min_heldout: int = 100  # fewer held-out events: no promotion (too little evidence)
-    max_eval_decisions: int = 10_000  # held-out decisions scored (a seeded sample of them beyond this)
+    max_eval_decisions: int = 5_000  # held-out decisions scored (a seeded sample of them beyond this)
     bootstrap_rounds: int = 500
     apprentice: bool = False  # serve the baseline until the learner agrees with it often enough
     apprentice_agreement: float = 0.9
@@ -158,16 +158,21 @@ class _Held:
     events: int
 
 
-def _held_out(examples: dataset.Examples, start: int, decisions: pa.Table, candidate: LinearModel,
+Candidates = Callable[[list[str], datetime], dict[str, list[dict]]]  # (decision ids, earliest time) -> candidates
+
+
+def _held_out(examples: dataset.Examples, start: int, candidates_of: Candidates, candidate: LinearModel,
               current: Optional[LinearModel], config: LearningConfig, reward_model: LinearModel) -> _Held:
     """Score every candidate of the held-out decisions with both policies; one evaluation event per slot."""
     rows = np.arange(start, len(examples))
     ids = list(dict.fromkeys(examples.decision_ids[i] for i in rows))
     if len(ids) > config.max_eval_decisions:
-        ids = sorted(random.Random(config.fit.seed).sample(ids, config.max_eval_decisions), key=ids.index)
+        order = {d: i for i, d in enumerate(ids)}
+        ids = sorted(random.Random(config.fit.seed).sample(ids, config.max_eval_decisions), key=order.__getitem__)
     wanted = set(ids)
     rows = [i for i in rows if examples.decision_ids[i] in wanted]
-    candidates = dataset.candidates_of(decisions, ids)
+    earliest = examples.times[start].astype("datetime64[us]").item().replace(tzinfo=timezone.utc)
+    candidates = candidates_of(ids, earliest)
     rewards, probabilities, r_logged, r_choice, m_candidate, m_current, agree = [], [], [], [], [], [], []
     by_decision: dict[str, list[int]] = {}
     for i in rows:
@@ -252,11 +257,16 @@ def fit_candidate(examples: dataset.Examples, stop: int, config: LearningConfig,
     return ranker, LinearModel(f"{version}-reward-model", config.space, weights, intercept, {}, encoder)
 
 
-def assess(examples: dataset.Examples, start: int, decisions: pa.Table, candidate: LinearModel,
+def from_table(decisions: pa.Table) -> Candidates:
+    """Candidates read from a decisions table that has the `candidates` column."""
+    return lambda ids, earliest: dataset.candidates_of(decisions, ids)
+
+
+def assess(examples: dataset.Examples, start: int, candidates_of: Candidates, candidate: LinearModel,
            current: Optional[LinearModel], config: LearningConfig, current_label: str,
            reward_model: LinearModel) -> Assessment:
     """Evaluate the candidate and the current policy on the examples from `start` on; apply the gate."""
-    held = _held_out(examples, start, decisions, candidate, current, config, reward_model)
+    held = _held_out(examples, start, candidates_of, candidate, current, config, reward_model)
     comparison = evaluation.compare(held.logged, held.candidate, held.current, config.bootstrap_rounds)
     metrics = {"heldOutEvents": held.events, "agreementWithBaseline": round(held.agreement, 4),
                **{side: {k: v.to_dict() for k, v in comparison.get(side, {}).items()}
@@ -266,8 +276,12 @@ def assess(examples: dataset.Examples, start: int, decisions: pa.Table, candidat
 
 
 def train(events: pa.Table, decisions: pa.Table, config: LearningConfig, now: datetime, version: str,
-          current: Optional[LinearModel] = None, current_label: Optional[str] = None) -> Trained:
-    """Fit a candidate on the settled decisions and evaluate it against the current policy (see the module doc)."""
+          current: Optional[LinearModel] = None, current_label: Optional[str] = None,
+          candidates_of: Optional[Candidates] = None) -> Trained:
+    """Fit a candidate on the settled decisions and evaluate it against the current policy (see the module doc).
+
+    `decisions` needs dataset.TRAINING_COLUMNS; the held-out decisions' candidates come from
+    `candidates_of` (default: the table's own `candidates` column)."""
     timings: dict[str, float] = {}
     began = time.perf_counter()
     decisions = dataset.dedupe(decisions)
@@ -298,7 +312,8 @@ def train(events: pa.Table, decisions: pa.Table, config: LearningConfig, now: da
     data.update(trainExamples=cut, heldOutExamples=len(examples) - cut,
                 nonzeroWeights=int(np.count_nonzero(model.weights)))
     mark = time.perf_counter()
-    verdict = assess(examples, cut, decisions, model, current, config, current_label, reward_model)
+    verdict = assess(examples, cut, candidates_of or from_table(decisions), model, current, config, current_label,
+                     reward_model)
     timings["evaluateSeconds"] = time.perf_counter() - mark
     report["evaluation"] = verdict.metrics
     report.update(promoted=verdict.promoted, reason=verdict.reason)
@@ -336,7 +351,8 @@ def model_files(trained: Trained) -> dict[str, bytes]:
 
 @dataclass
 class JobPorts:
-    load: Callable[[datetime, datetime], tuple[pa.Table, pa.Table]]  # window -> (events, decisions)
+    # (start, end, event columns, decision columns) -> (events, decisions); None: every column
+    load: Callable[[datetime, datetime, Optional[tuple], Optional[tuple]], tuple[pa.Table, pa.Table]]
     registry: Registry
     compact: Callable[[datetime], dict] = lambda now: {}
     clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
@@ -347,7 +363,8 @@ def run(ports: JobPorts, config: LearningConfig, force: bool = False) -> dict[st
     now = ports.clock()
     began = time.perf_counter()
     compaction = ports.compact(now)
-    events, decisions = ports.load(now - timedelta(days=config.window_days), now)
+    start = now - timedelta(days=config.window_days)
+    events, decisions = ports.load(start, now, dataset.REWARD_COLUMNS, dataset.TRAINING_COLUMNS)
     latest = ports.registry.latest_report()
     since = (latest or {}).get("data", {}).get("through")
     fresh = decisions.num_rows
@@ -366,7 +383,12 @@ def run(ports: JobPorts, config: LearningConfig, force: bool = False) -> dict[st
         except ModelError as error:
             label = f"baseline-1 (the current model {pointer['version']} is unreadable: {error})"
     version = new_version(now)
-    trained = train(events, decisions, config, now, version, current, label)
+
+    def candidates_of(ids: list[str], earliest: datetime) -> dict[str, list[dict]]:
+        # only the held-out decisions' candidates are read (the biggest column by far)
+        return dataset.candidates_of(ports.load(earliest, now, (), dataset.CANDIDATE_COLUMNS)[1], ids)
+
+    trained = train(events, decisions, config, now, version, current, label, candidates_of)
     report = trained.report
     report["data"]["through"] = _iso(decisions.column("time").to_numpy().max()) if decisions.num_rows else since
     report["newDecisions"] = fresh

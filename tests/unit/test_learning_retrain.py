@@ -16,7 +16,10 @@ CONFIG = LearningConfig(bootstrap_rounds=300, max_eval_decisions=2000)
 
 
 def _ports(logs, registry):
-    return JobPorts(load=lambda start, end: (logs.events, logs.decisions), registry=registry, clock=lambda: logs.end)
+    def load(start, end, event_columns=None, decision_columns=None):
+        return dataset.select(logs.events, event_columns or None), dataset.select(logs.decisions, decision_columns)
+
+    return JobPorts(load=load, registry=registry, clock=lambda: logs.end)
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +57,7 @@ def test_a_candidate_trained_on_shuffled_rewards_is_not_promoted_and_the_report_
     shuffled.rewards = np.random.default_rng(3).permutation(examples.rewards)
     worse, _ = retrain.fit_candidate(shuffled, cut, CONFIG, "shuffled")
     _, reward_model = retrain.fit_candidate(examples, cut, CONFIG, "fair")  # DR's reward model sees the real rewards
-    verdict = retrain.assess(examples, cut, logs.decisions, worse, current, CONFIG, current.version, reward_model)
+    verdict = retrain.assess(examples, cut, retrain.from_table(logs.decisions), worse, current, CONFIG, current.version, reward_model)
     assert verdict.promoted is False
     assert "not promoted" in verdict.reason and "worse than " + current.version in verdict.reason
     difference = verdict.metrics["difference"]["dr"]
