@@ -20,7 +20,7 @@ from local.config import ephemeral_config
 from local.stack import Stack, StackError
 
 RESULTS = Path(__file__).resolve().parent / "results"
-BENCHMARKS = ("emulators", "offers", "simulation")
+BENCHMARKS = ("emulators", "offers", "simulation", "learning")
 
 
 def _machine() -> dict:

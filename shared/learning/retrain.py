@@ -18,11 +18,13 @@
 """
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import random
 import secrets
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Optional, Protocol
@@ -275,6 +277,19 @@ def assess(examples: dataset.Examples, start: int, candidates_of: Candidates, ca
     return Assessment(metrics, promoted, reason)
 
 
+@contextmanager
+def _no_cyclic_gc():
+    """Parsing millions of small dicts triggers collection after collection though none is garbage;
+    the collector is off while a retrain builds them (plain reference counting still frees memory)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 def train(events: pa.Table, decisions: pa.Table, config: LearningConfig, now: datetime, version: str,
           current: Optional[LinearModel] = None, current_label: Optional[str] = None,
           candidates_of: Optional[Candidates] = None) -> Trained:
@@ -282,6 +297,13 @@ def train(events: pa.Table, decisions: pa.Table, config: LearningConfig, now: da
 
     `decisions` needs dataset.TRAINING_COLUMNS; the held-out decisions' candidates come from
     `candidates_of` (default: the table's own `candidates` column)."""
+    with _no_cyclic_gc():
+        return _train(events, decisions, config, now, version, current, current_label, candidates_of)
+
+
+def _train(events: pa.Table, decisions: pa.Table, config: LearningConfig, now: datetime, version: str,
+           current: Optional[LinearModel], current_label: Optional[str],
+           candidates_of: Optional[Candidates]) -> Trained:
     timings: dict[str, float] = {}
     began = time.perf_counter()
     decisions = dataset.dedupe(decisions)

@@ -1,0 +1,118 @@
+"""bench/learning.py's pure pieces: Vowpal Wabbit's example text, the lift fraction, the tiled tables."""
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from bench import learning
+from shared.learning import dataset
+from shared.learning.features import flatten
+
+CONTEXT = {"user": {"segment": "young adult", "device": "mobile"}, "history": {"views": 3},
+           "brands": {"a|b": 0.5}, "diagnostics": {"popularFrom": "cache"}}
+ACTIONS = [{"offer": {"kind": "bundle", "category": "x:y"}, "baseline": {"score": 0.25},
+            "history": {"shown": 2, "clicked": 1}},
+           {"offer": {"kind": "free_shipping"}, "baseline": {"score": 0.5}}]
+
+
+def test_names_are_escaped_so_vw_reads_each_feature_whole():
+    assert learning.escape("young adult") == "young%20adult"
+    assert learning.escape("a|b:c%\td") == "a%7Cb%3Ac%25%09d"
+    assert learning.feature("segment=young adult", 1.0) == "segment=young%20adult"
+    assert learning.feature("price", 43.25) == "price:43.25"
+
+
+def test_each_side_and_namespace_gets_its_own_first_letter():
+    names = learning.Namespaces()
+    lines = learning.example(flatten(CONTEXT), [flatten(a) for a in ACTIONS], names)
+    shared, first, second = lines
+
+    assert shared.startswith("shared |")
+    assert "diagnostics" not in shared and "popularFrom" not in shared
+    assert "segment=young%20adult" in shared and "views:3" in shared and "a%7Cb:0.5" in shared
+    assert "category=x%3Ay" in first and "score:0.25" in first
+    spaces = [token[1:] for text in lines for token in text.split() if token.startswith("|")]
+    by_letter: dict[str, set[str]] = {}
+    for name in spaces:
+        by_letter.setdefault(name[0], set()).add(name[1:])
+    assert all(len(found) == 1 for found in by_letter.values()), by_letter
+    # the context's history and the action's history are different namespaces
+    assert len({n for n in spaces if n.endswith("history")}) == 2
+    # the same namespace keeps its letter from one decision to the next
+    assert learning.example(flatten(CONTEXT), [flatten(ACTIONS[0])], names)[1] == first
+
+
+def test_the_label_goes_on_the_shown_action_only():
+    lines = ["shared |Auser a", "|Boffer k=1", "|Boffer k=2"]
+    out = learning.labelled(lines, 1, -1.0, 0.8)
+
+    assert out == ["shared |Auser a", "|Boffer k=1", "0:-1:0.8 |Boffer k=2"]
+    assert lines[2] == "|Boffer k=2"
+
+
+def test_vw_learns_the_clicked_action_from_the_text():
+    vowpalwabbit = pytest.importorskip("vowpalwabbit")
+    workspace = vowpalwabbit.Workspace("--cb_explore_adf --epsilon 0.2 -l 0.5 -q :: --quiet --random_seed 7")
+    lines = learning.example(flatten(CONTEXT), [flatten(a) for a in ACTIONS], learning.Namespaces())
+    try:
+        for _ in range(30):
+            workspace.learn(learning.labelled(lines, 1, -1.0, 0.5))
+            workspace.learn(learning.labelled(lines, 0, 0.0, 0.5))
+        pmf = workspace.predict(lines)
+    finally:
+        workspace.finish()
+    assert pmf[1] == pytest.approx(0.9, abs=1e-3) and pmf[0] == pytest.approx(0.1, abs=1e-3)
+
+
+def test_draw_follows_the_pmf():
+    rng = random.Random(1)
+    draws = [learning.draw([0.1, 0.0, 0.9], rng) for _ in range(2000)]
+
+    assert draws.count(1) == 0
+    assert 0.85 < draws.count(2) / len(draws) < 0.95
+
+
+def test_lift_is_zero_at_random_and_one_at_the_oracle():
+    assert learning.lift(0.03, 0.03, 0.3) == 0
+    assert learning.lift(0.3, 0.03, 0.3) == 1
+    assert learning.lift(0.165, 0.03, 0.3) == pytest.approx(0.5)
+    assert learning.lift(0.1, 0.2, 0.2) is None
+
+
+def _shown(decision: str, at: datetime, user: str = "u1") -> dict:
+    return {"id": decision, "type": "offerloop.offer.shown", "subject": user, "time": at.isoformat(),
+            "data": {"decisionId": decision, "context": {}, "candidates": [{"offerId": "o1", "features": {}}],
+                     "chosen": [{"offerId": "o1", "slot": 0, "probability": 1.0}], "modelVersion": "m",
+                     "exploration": {"policy": "greedy"}}}
+
+
+def _click(decision: str, at: datetime) -> dict:
+    return {"id": f"c-{decision}", "type": "offerloop.offer.clicked", "subject": "u1", "time": at.isoformat(),
+            "data": {"decisionId": decision, "offerId": "o1"}}
+
+
+def test_tiles_are_shifted_copies_whose_rewards_follow_their_decisions(tmp_path):
+    start = datetime(2026, 1, 5, tzinfo=timezone.utc)
+    records = [_shown("d1", start), _click("d1", start + timedelta(seconds=10)),
+               _shown("d2", start + timedelta(minutes=5)), _shown("d3", start + timedelta(hours=2))]
+    events, decisions = learning.base_tables(*dataset.tables(records), count=2)
+
+    assert decisions.column("decisionId").to_pylist() == ["d1", "d2"]
+    assert "d3" not in events.column("id").to_pylist()  # after the last kept decision's reward wait
+    written = learning.write_tiled(events, decisions, 5, tmp_path)
+    assert written["decisions"] == 5 and written["copies"] == 3
+    read_events, read_decisions = learning.read_for_training(tmp_path, full=False)
+    ids = read_decisions.column("decisionId").to_pylist()
+    assert ids == ["d1", "d2", "d1~1", "d2~1", "d1~2"]
+    times = read_decisions.column("time").to_pylist()
+    assert times == sorted(times) and times[2] - times[0] == times[4] - times[2] > timedelta(hours=1)
+    clicked = {d for t, d in zip(read_events.column("type").to_pylist(), read_events.column("decisionId").to_pylist())
+               if t == "offerloop.offer.clicked"}
+    assert clicked == {"d1", "d1~1", "d1~2"}
+    # candidates are read for the newest quarter of the decisions only
+    candidates = read_decisions.column("candidates").to_pylist()
+    assert candidates[-1] is not None and candidates[0] is None
+    full = learning.read_for_training(tmp_path, full=True)[1]
+    assert full.column("candidates").null_count == 0
