@@ -36,7 +36,7 @@ from .offers_world import seeded  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.timeout(900)
 
-IMPRESSIONS = int(os.environ.get("E2E_LEARNING_IMPRESSIONS", "5000"))
+IMPRESSIONS = int(os.environ.get("E2E_LEARNING_IMPRESSIONS", "8000"))
 RETRAIN_EVERY = 1000
 LAST = 2000  # impressions the acceptance figures are measured over
 WORKERS = 8
