@@ -227,13 +227,13 @@ class Encoder:
             ls = np.cumsum(lc) - lc
             ra = np.bincount(a_row[a_keep], minlength=n_rows)
             rs = np.cumsum(ra) - ra
-            per_c, pairs = lc[owner], lc[owner] * ra
+            pairs = lc[owner] * ra
             pair_row = np.repeat(rows, pairs)
             position = np.arange(int(pairs.sum()), dtype=np.int64) - np.repeat(np.cumsum(pairs) - pairs, pairs)
             width = np.maximum(np.repeat(ra, pairs), 1)
             ci = c_keep[np.repeat(ls[owner], pairs) + position // width]
             ai = a_keep[np.repeat(rs, pairs) + position % width]
-            del per_c, position, width
+            del position, width
             keep = table[c_ns[ci], a_ns[ai]]
             ci, ai, pair_row = ci[keep], ai[keep], pair_row[keep]
             with np.errstate(over="ignore"):

@@ -85,29 +85,3 @@ class Learner:
     def model(self) -> Optional[Any]:
         return self._serving.model
 
-
-class GreedyValue:
-    """Wraps a Learner's chooser to value its greedy choice with the world's true click probabilities.
-
-    For every decision it records the true probability of the offer the learned policy ranks
-    first (what it would show without exploring) next to the candidates' mean (random) and
-    best (oracle) probabilities; `lift(last)` is (greedy - random) / (oracle - random) over
-    the last `last` decisions."""
-
-    def __init__(self, learner: Learner, world: Any):
-        self.learner, self.world = learner, world
-        self.values: list[tuple[float, float, float]] = []  # (greedy, random, oracle) per decision
-
-    def __call__(self, context, candidates, n):
-        if candidates:
-            scores, _ = self.learner.chooser.scores(context, candidates)
-            truth = [self.world.click_probability(context.user.id, s.offer, context.now.hour, context.product)
-                     for s in candidates]
-            best = max(range(len(scores)), key=lambda i: (scores[i], -i))
-            self.values.append((truth[best], sum(truth) / len(truth), max(truth)))
-        return self.learner.chooser(context, candidates, n)
-
-    def lift(self, last: Optional[int] = None) -> float:
-        window = self.values[-last:] if last else self.values
-        greedy, random_, oracle = (sum(v[i] for v in window) / len(window) for i in range(3))
-        return (greedy - random_) / (oracle - random_) if oracle > random_ else 0.0
