@@ -40,7 +40,7 @@ def load_and_interrupt(stack, n_events: int, n_users: int, interrupt, done_withi
         got = read_docs(profiles, users)
         return len(got) == len(users) and all(got[u]["eventCount"] >= users[u]["eventCount"] for u in users)
 
-    wait_for(projected, 15, "every profile")
+    wait_for(projected, 60, "every profile")  # a batch whose write failed is retried with backoff
     time.sleep(1)  # let the last offer statistics land (they are written after the profiles)
     return {"raws": raws, "users": users, "stats": stats, "watch": watch, "archived_at_stop": archived_at_stop,
             "profiles": read_docs(profiles, users), "offer_stats": read_docs(offer_stats, stat_ids),
