@@ -54,28 +54,28 @@ class ClickRef(_Message):
     decisionId: str = Field(min_length=1, max_length=128)
 
 
-class Step(_Message):
-    """The state message on the actions queue: what a user does next."""
+class _UserStep(_Message):
+    """Which run, user, session and step a message is about (both queues' messages start so)."""
 
     v: Literal[1] = 1
     runId: str = Field(min_length=1, max_length=64)
     userId: str = Field(min_length=1, max_length=128)
     session: int = Field(ge=0)
     step: int = Field(ge=0)
+
+
+class Step(_UserStep):
+    """The state message on the actions queue: what a user does next."""
+
     action: Literal["view", "click"] = "view"
     productId: Optional[str] = None  # the page the user is on (None at the start of a session)
     click: Optional[ClickRef] = None  # the offer to follow, on a "click" step
     cart: list[str] = Field(default_factory=list, max_length=MAX_CART)
 
 
-class Outcome(_Message):
+class Outcome(_UserStep):
     """The response message on the responses queue: what the user did."""
 
-    v: Literal[1] = 1
-    runId: str = Field(min_length=1, max_length=64)
-    userId: str = Field(min_length=1, max_length=128)
-    session: int = Field(ge=0)
-    step: int = Field(ge=0)
     productId: str
     cart: list[str] = Field(default_factory=list, max_length=MAX_CART)
     clicked: Optional[ClickRef] = None
