@@ -102,7 +102,7 @@ VW_ARGS = "--cb_explore_adf --epsilon 0.2 --power_t 0 -l 0.001 --cb_type mtr -q 
 WORKER_TIMEOUT = 600.0  # seconds for one size's retrain
 MEMORY_FLOOR_MIB = float(os.environ.get("BENCH_LEARNING_MEMORY_FLOOR_MIB", "4096"))  # stop a worker below this
 CANDIDATES_SHARE = 0.25  # the newest decisions whose candidates are read (train holds out the newest 20%)
-REWARD_COLUMNS = ("type", "decisionId", "offerId", "value", "time")  # what dataset.rewards_by_decision reads
+REWARD_COLUMNS = ("type", "decisionId", "offerId", "value", "time")  # what dataset.reward_events reads
 VW_VERSION = "vowpalwabbit"
 
 

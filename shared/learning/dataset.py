@@ -30,6 +30,7 @@ from typing import Any, Iterable, Mapping, Optional, Sequence
 import numpy as np
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from .. import events as ev
 
@@ -133,18 +134,20 @@ class RewardRules:
 
 @dataclass
 class Examples:
-    """One row per (decision, slot) whose reward is settled, oldest first."""
+    """One row per (decision, slot) whose reward is settled, oldest first. The settled decisions
+    themselves stay an Arrow table (`decisions`, row `owner[i]` for example i) whose JSON is
+    parsed only when features are built, a slice at a time (`contexts`, `logged`)."""
 
     decision_ids: list[str]
     times: np.ndarray  # datetime64[us]
-    contexts: list[dict]
-    actions: list[dict]  # the shown offer's features
     offer_ids: list[str]
     slots: np.ndarray
     probabilities: np.ndarray
     rewards: np.ndarray
     model_versions: list[str]
-    owner: np.ndarray  # index into `contexts` per row (a decision's slots share a context)
+    owner: np.ndarray  # index into `decisions` per row (a decision's slots share a context)
+    positions: np.ndarray  # the row's index among its decision's chosen offers
+    decisions: pa.Table  # the settled decisions, in the rows' order
     pending: int = 0  # decisions left out: younger than the reward wait time
     rewarded: int = 0  # rows that got a reward (not the default)
     stats: dict[str, Any] = field(default_factory=dict)
@@ -152,64 +155,119 @@ class Examples:
     def __len__(self) -> int:
         return len(self.rewards)
 
+    def contexts(self, owners: Sequence[int]) -> list[dict]:
+        """The logged context of each of these decisions (indices into `decisions`)."""
+        return [orjson.loads(t) for t in _take(self.decisions.column("context"), owners)]
 
-def rewards_by_decision(events: pa.Table) -> dict[str, list[tuple[datetime, Optional[str], float]]]:
-    """decisionId -> [(time, offerId or None, value)] of the reward-carrying events."""
-    mask = np.isin(events.column("type").to_numpy(zero_copy_only=False), REWARD_TYPES)
-    picked = events.filter(pa.array(mask))
-    out: dict[str, list[tuple[datetime, Optional[str], float]]] = {}
-    for kind, decision, offer, value, time in zip(*(picked.column(c).to_pylist() for c in
-                                                    ("type", "decisionId", "offerId", "value", "time"))):
-        if decision is None or time is None:
-            continue
-        amount = 1.0 if kind == ev.OFFER_CLICKED else float(value if value is not None else 0.0)
-        out.setdefault(decision, []).append((time, offer, amount))
-    return out
+    def logged(self, start: int, stop: int) -> "Logged":
+        """The JSON text behind rows start..stop-1 (see `Logged`)."""
+        distinct, local = np.unique(self.owner[start:stop], return_inverse=True)
+        return Logged(_take(self.decisions.column("context"), distinct),
+                      _take(self.decisions.column("chosenFeatures"), distinct),
+                      local.astype(np.int64), self.positions[start:stop].copy())
 
 
-def examples(decisions: pa.Table, rewards: Mapping[str, list[tuple[datetime, Optional[str], float]]],
-             rules: RewardRules, as_of: datetime) -> Examples:
-    """Join decisions with their rewards (see the module doc); decisions after `as_of - wait` are pending."""
-    decisions = decisions.sort_by([("time", "ascending"), ("decisionId", "ascending")])
-    wait = timedelta(seconds=rules.wait_seconds)
-    settled_before = as_of - wait
-    columns = {c: decisions.column(c).to_pylist() for c in TRAINING_COLUMNS}
-    out = Examples([], np.zeros(0, "datetime64[us]"), [], [], [], np.zeros(0, np.int32), np.zeros(0), np.zeros(0),
-                   [], np.zeros(0, np.int64))
-    times, slots, probabilities, values, owner = [], [], [], [], []
-    for decision_id, time, version, context, chosen, features in zip(*(columns[c] for c in TRAINING_COLUMNS)):
-        if time > settled_before:
-            out.pending += 1
-            continue
-        chosen, features = orjson.loads(chosen), orjson.loads(features)
-        if not chosen:
-            continue
-        found = rewards.get(decision_id, ())
-        out.contexts.append(orjson.loads(context))
-        for position, (slot, action) in enumerate(zip(chosen, features)):
-            offer_id = slot.get("offerId")
-            amounts = [(t, v) for t, o, v in found
-                       if time <= t <= time + wait and (o == offer_id or (o is None and position == 0))]
-            if amounts:
-                reward = min(amounts)[1] if rules.aggregation == EARLIEST else sum(v for _, v in amounts)
-                out.rewarded += 1
-            else:
-                reward = rules.default
-            out.decision_ids.append(decision_id)
-            times.append(time)
-            out.actions.append(action)
-            out.offer_ids.append(offer_id)
-            out.model_versions.append(version or "")
+@dataclass
+class Logged:
+    """Some rows' logged features, unparsed: small to send to another process. Row i shows the
+    offer at `positions[i]` of `chosen_features[local[i]]` in the context `contexts[local[i]]`."""
+
+    contexts: list[str]
+    chosen_features: list[str]
+    local: np.ndarray
+    positions: np.ndarray
+
+    def parsed(self) -> tuple[list[dict], list[dict]]:
+        """(the contexts, each row's action features)."""
+        contexts = [orjson.loads(t) for t in self.contexts]
+        features = [orjson.loads(t or "[]") for t in self.chosen_features]
+        actions = [f[p] if p < len(f) else {} for f, p in
+                   zip((features[k] for k in self.local.tolist()), self.positions.tolist())]
+        return contexts, actions
+
+
+def _take(column: pa.ChunkedArray, indices: Sequence[int]) -> list:
+    return column.take(pa.array(np.asarray(indices, dtype=np.int64))).to_pylist() if len(indices) else []
+
+
+def reward_events(events: pa.Table) -> pa.Table:
+    """The reward-carrying events (offer.clicked: 1; reward.received: its value, 0 without one) as
+    decisionId, offerId (null: the decision's first slot), time and amount."""
+    picked = events.filter(pc.is_in(events.column("type"), value_set=pa.array(REWARD_TYPES, pa.string())))
+    picked = picked.filter(pc.and_(pc.is_valid(picked.column("decisionId")), pc.is_valid(picked.column("time"))))
+    clicked = pc.equal(picked.column("type"), ev.OFFER_CLICKED)
+    amount = pc.if_else(clicked, 1.0, pc.fill_null(picked.column("value").cast(pa.float64()), 0.0))
+    return pa.table({"decisionId": picked.column("decisionId"), "offerId": picked.column("offerId"),
+                     "time": picked.column("time"), "amount": amount})
+
+
+def examples(decisions: pa.Table, rewards: pa.Table, rules: RewardRules, as_of: datetime) -> Examples:
+    """Join decisions with their rewards (`reward_events`; see the module doc); decisions after
+    `as_of - wait` are pending. Only the small `chosen` column is parsed here."""
+    decisions = decisions.select([c for c in TRAINING_COLUMNS if c in decisions.column_names])
+    order = pc.sort_indices(decisions.select(["time", "decisionId"]),
+                            sort_keys=[("time", "ascending"), ("decisionId", "ascending")]).to_numpy()
+    if np.any(order[1:] < order[:-1]):  # the archive is mostly in order already: no copy then
+        decisions = decisions.take(order)
+    wait = np.timedelta64(int(rules.wait_seconds * 1e6), "us")
+    cutoff = np.datetime64((as_of - timedelta(seconds=rules.wait_seconds)).astimezone(timezone.utc)
+                           .replace(tzinfo=None), "us")
+    decision_times = _datetimes(decisions.column("time"))
+    settled = int(np.searchsorted(decision_times, cutoff, side="right"))  # sorted by time: a prefix is settled
+    kept = decisions.slice(0, settled)
+    owner, positions, offer_ids, slots, probabilities = [], [], [], [], []
+    for index, text in enumerate(kept.column("chosen").to_pylist()):
+        for position, slot in enumerate(orjson.loads(text) if text else ()):
+            owner.append(index)
+            positions.append(position)
+            offer_ids.append(slot.get("offerId"))
             slots.append(int(slot.get("slot", position)))
             probabilities.append(float(slot.get("probability") or 0.0))
-            values.append(max(-1.0, min(1.0, reward)))
-            owner.append(len(out.contexts) - 1)
-    out.times = np.array([t.replace(tzinfo=None) for t in times], dtype="datetime64[us]")
-    out.slots = np.array(slots, dtype=np.int32)
-    out.probabilities = np.array(probabilities, dtype=np.float64)
-    out.rewards = np.array(values, dtype=np.float64)
-    out.owner = np.array(owner, dtype=np.int64)
+    owner_array = np.array(owner, dtype=np.int64)
+    ids = np.array(kept.column("decisionId").to_pylist(), dtype=object)
+    versions = kept.column("modelVersion").fill_null("").to_pylist() if "modelVersion" in kept.column_names \
+        else [""] * settled
+    out = Examples(ids[owner_array].tolist(), decision_times[:settled][owner_array], offer_ids,
+                   np.array(slots, dtype=np.int32), np.array(probabilities, dtype=np.float64),
+                   np.full(len(owner), float(rules.default)), [versions[o] for o in owner], owner_array,
+                   np.array(positions, dtype=np.int32), kept, pending=decisions.num_rows - settled)
+    found, amount = _rewarded(out, rewards, wait, rules.aggregation)
+    out.rewards[found] = np.clip(amount, -1.0, 1.0)
+    out.rewarded = len(found)
     return out
+
+
+def _rewarded(out: Examples, rewards: pa.Table, wait: np.timedelta64, aggregation: str
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """The rows that got rewards within the wait time, and their aggregated amounts."""
+    rows = pa.table({"row": pa.array(np.arange(len(out), dtype=np.int64)),
+                     "decisionId": pa.array(out.decision_ids, pa.string()),
+                     "offer": pa.array(out.offer_ids, pa.string()), "position": pa.array(out.positions)})
+    rewards = rewards.rename_columns(["decisionId", "rewardOffer", "rewardTime", "amount"])
+    joined = rows.join(rewards, keys="decisionId", join_type="inner")
+    if joined.num_rows == 0:
+        return np.zeros(0, np.int64), np.zeros(0)
+    row = joined.column("row").to_numpy()
+    at = _datetimes(joined.column("rewardTime"))
+    decided = out.times[row]
+    own = pc.fill_null(pc.equal(joined.column("offer"), joined.column("rewardOffer")), False).to_numpy(
+        zero_copy_only=False)
+    first_slot = pc.is_null(joined.column("rewardOffer")).to_numpy(zero_copy_only=False) \
+        & (joined.column("position").to_numpy() == 0)
+    keep = (own | first_slot) & (decided <= at) & (at <= decided + wait)
+    row, at, amount = row[keep], at[keep], joined.column("amount").to_numpy()[keep]
+    if aggregation == EARLIEST:
+        order = np.lexsort((amount, at, row))  # by row, then time (then the smaller amount on a tie)
+        row, amount = row[order], amount[order]
+        first = np.flatnonzero(np.r_[True, row[1:] != row[:-1]]) if len(row) else np.zeros(0, np.int64)
+        return row[first], amount[first]
+    found = np.unique(row)
+    return found, np.bincount(row, weights=amount, minlength=len(out))[found]
+
+
+def _datetimes(column: pa.ChunkedArray) -> np.ndarray:
+    """A UTC timestamp column as naive datetime64[us]."""
+    return column.cast(pa.timestamp("us")).to_numpy().astype("datetime64[us]")
 
 
 def candidates_of(decisions: pa.Table, decision_ids: Sequence[str]) -> dict[str, list[dict]]:

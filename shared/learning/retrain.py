@@ -21,17 +21,23 @@ from __future__ import annotations
 import gc
 import json
 import logging
+import os
 import random
 import secrets
 import time
+import warnings
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Optional, Protocol
 
+import joblib
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from scipy import sparse
+from sklearn.exceptions import ConvergenceWarning
 
 from . import dataset, evaluation
 from .dataset import RewardRules
@@ -42,6 +48,9 @@ from .model import FitOptions, LinearModel, ModelError, fit
 log = logging.getLogger(__name__)
 MIN_EXAMPLES = 50  # fewer settled examples than this: nothing worth fitting
 EVAL_CHUNK = 1000  # held-out decisions scored per batch
+FEATURE_CHUNK = 20_000  # training rows featurized per batch
+PARALLEL_CHUNKS = 4  # fewer chunks than this are featurized in this process
+MAX_PROCESSES = 4
 
 
 @dataclass(frozen=True)
@@ -59,6 +68,7 @@ class LearningConfig:
     fit: FitOptions = FitOptions()
     reward_model: FitOptions = FitOptions(c=0.1)  # doubly robust evaluation's reward model
     space: FeatureSpace = FeatureSpace()
+    processes: int = 0  # featurizing processes; 0: one per core for big retrains (retrain._processes)
 
     def __post_init__(self) -> None:
         if not 0 < self.holdout < 1:
@@ -142,13 +152,45 @@ def _split(examples: dataset.Examples, holdout: float) -> int:
     return cut
 
 
-def _fit_rows(examples: dataset.Examples, stop: int, space: FeatureSpace, encoder: Encoder):
-    owners = examples.owner[:stop]
-    used = sorted(set(owners.tolist()))
-    position = {o: i for i, o in enumerate(used)}
-    contexts = [context_flat(examples.contexts[o], space) for o in used]
-    actions = [action_flat(examples.actions[i], examples.contexts[owners[i]], space) for i in range(stop)]
-    return encoder.encode(contexts, actions, [position[o] for o in owners.tolist()])
+def _fit_rows(examples: dataset.Examples, stop: int, space: FeatureSpace, encoder: Encoder,
+              processes: int = 0) -> sparse.csr_matrix:
+    """The rows of the first `stop` examples, FEATURE_CHUNK at a time: only the sparse rows are
+    kept, never every decision's parsed JSON at once. Parsing and flattening is Python work, so
+    with enough chunks it is spread over worker processes (`_processes`)."""
+    chunks = [(begin, min(begin + FEATURE_CHUNK, stop)) for begin in range(0, stop, FEATURE_CHUNK)]
+    workers = _processes(len(chunks), processes)
+    if workers <= 1:
+        parts = [_featurize(space, examples.logged(begin, end), encoder) for begin, end in chunks]
+    else:
+        # joblib's loky workers: they do not re-run the caller's main module, and stay up for the next retrain
+        with joblib.Parallel(n_jobs=workers, return_as="generator", pre_dispatch="2*n_jobs") as parallel:
+            parts = list(parallel(joblib.delayed(_featurize)(space, examples.logged(begin, end))
+                                  for begin, end in chunks))
+    return sparse.vstack(parts, format="csr") if parts else sparse.csr_matrix((0, space.width), dtype=np.float32)
+
+
+def _processes(chunks: int, configured: int) -> int:
+    """Worker processes for featurizing: as configured, or (0) one per available core when there are
+    at least PARALLEL_CHUNKS chunks (below that, starting processes costs more than it saves)."""
+    if configured:
+        return configured
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return min(cores, MAX_PROCESSES) if chunks >= PARALLEL_CHUNKS else 1
+
+
+_ENCODERS: dict[FeatureSpace, Encoder] = {}  # a worker process's encoders (their name -> column caches)
+
+
+def _featurize(space: FeatureSpace, logged: dataset.Logged, encoder: Optional[Encoder] = None) -> sparse.csr_matrix:
+    """Rows of logged decisions: parse, flatten by Personalizer's rules, hash (in a worker or here)."""
+    if encoder is None:
+        encoder = _ENCODERS.get(space) or _ENCODERS.setdefault(space, Encoder(space))
+    contexts, actions = logged.parsed()
+    flats = [action_flat(a, contexts[k], space) for a, k in zip(actions, logged.local.tolist())]
+    return encoder.encode([context_flat(c, space) for c in contexts], flats, logged.local)
 
 
 @dataclass
@@ -181,7 +223,7 @@ def _held_out(examples: dataset.Examples, start: int, candidates_of: Candidates,
         by_decision.setdefault(examples.decision_ids[i], []).append(i)
     for begin in range(0, len(ids), EVAL_CHUNK):
         chunk = [d for d in ids[begin:begin + EVAL_CHUNK] if candidates.get(d)]
-        contexts = [examples.contexts[examples.owner[by_decision[d][0]]] for d in chunk]
+        contexts = examples.contexts([examples.owner[by_decision[d][0]] for d in chunk])
         lists = [candidates[d] for d in chunk]
         rows = _rows(candidate, contexts, lists)
         ours, estimated = _split_scores(candidate.predict(rows), lists), _split_scores(reward_model.predict(rows), lists)
@@ -252,11 +294,17 @@ def fit_candidate(examples: dataset.Examples, stop: int, config: LearningConfig,
     """Fit the ranker on the first `stop` examples, and on the same rows the reward model that
     doubly robust evaluation uses (less regularized, so its probabilities are calibrated)."""
     encoder = Encoder(config.space)
-    rows = _fit_rows(examples, stop, config.space, encoder)
-    weights, intercept = fit(rows, examples.rewards[:stop], config.fit)
+    rows = _fit_rows(examples, stop, config.space, encoder, config.processes)
+    rewards = examples.rewards[:stop]
+    # two threads: the solvers' sparse products and losses run outside the GIL, so the fits overlap;
+    # `fit` silences ConvergenceWarning with catch_warnings, which is not thread-safe, so it is silenced
+    # here around both as well
+    with warnings.catch_warnings(), ThreadPoolExecutor(2) as pool:
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        fitted = [pool.submit(fit, rows, rewards, options) for options in (config.fit, config.reward_model)]
+        (weights, intercept), (reward_weights, reward_intercept) = (f.result() for f in fitted)
     ranker = LinearModel(version, config.space, weights, intercept, dict(meta or {}), encoder)
-    weights, intercept = fit(rows, examples.rewards[:stop], config.reward_model)
-    return ranker, LinearModel(f"{version}-reward-model", config.space, weights, intercept, {}, encoder)
+    return ranker, LinearModel(f"{version}-reward-model", config.space, reward_weights, reward_intercept, {}, encoder)
 
 
 def from_table(decisions: pa.Table) -> Candidates:
@@ -307,7 +355,7 @@ def _train(events: pa.Table, decisions: pa.Table, config: LearningConfig, now: d
     timings: dict[str, float] = {}
     began = time.perf_counter()
     decisions = dataset.dedupe(decisions)
-    examples = dataset.examples(decisions, dataset.rewards_by_decision(events), config.rewards, now)
+    examples = dataset.examples(decisions, dataset.reward_events(events), config.rewards, now)
     timings["joinSeconds"] = time.perf_counter() - began
     current_label = current_label or (current.version if current is not None else "baseline-1")
     data = {"decisions": decisions.num_rows, "pendingDecisions": examples.pending, "examples": len(examples),

@@ -8,7 +8,7 @@ from .learning_fakes import random_logs
 
 def _random_log_events():
     logs = random_logs()
-    out = dataset.examples(logs.decisions, dataset.rewards_by_decision(logs.events), dataset.RewardRules(), logs.end)
+    out = dataset.examples(logs.decisions, dataset.reward_events(logs.events), dataset.RewardRules(), logs.end)
     candidates = dataset.candidates_of(logs.decisions, out.decision_ids)
     users = dict(zip(logs.decisions.column("decisionId").to_pylist(), logs.decisions.column("userId").to_pylist()))
     return logs, out, candidates, users
@@ -18,8 +18,9 @@ def test_ips_on_uniformly_random_logs_contains_the_true_ctr_of_the_baseline_poli
     logs, out, candidates, users = _random_log_events()
     world = logs.world
     matches, truth = [], []
+    contexts = out.contexts(out.owner)
     for i, decision in enumerate(out.decision_ids):
-        context = out.contexts[out.owner[i]]
+        context = contexts[i]
         target = candidates[decision][0]["offerId"]  # the baseline's choice: its best-ranked candidate
         matches.append(out.offer_ids[i] == target)
         page = world.products.get((context.get("page") or {}).get("productId"))

@@ -1,11 +1,11 @@
 """The retrain job: a candidate is fitted, evaluated against the current policy, and promoted only if not worse."""
 import copy
-from datetime import timedelta
 
 import numpy as np
 import pytest
 
 from shared.learning import dataset, retrain
+from shared.learning.features import Encoder, rows_for
 from shared.learning.model import LinearModel, ModelError
 from shared.learning.retrain import JobPorts, LearningConfig, MemoryRegistry
 from shared.learning.serving import ModelCache, ModelUnavailable, NO_MODEL
@@ -50,7 +50,7 @@ def test_the_first_model_beats_the_baseline_offline_and_is_promoted_with_its_fil
 def test_a_candidate_trained_on_shuffled_rewards_is_not_promoted_and_the_report_says_why(first):
     logs, registry, _ = first
     current = registry.load(registry.pointer()["version"])
-    examples = dataset.examples(dataset.dedupe(logs.decisions), dataset.rewards_by_decision(logs.events),
+    examples = dataset.examples(dataset.dedupe(logs.decisions), dataset.reward_events(logs.events),
                                 CONFIG.rewards, logs.end)
     cut = retrain._split(examples, CONFIG.holdout)
     shuffled = copy.copy(examples)
@@ -124,3 +124,22 @@ def test_apprentice_mode_keeps_the_baseline_until_the_learner_agrees_often_enoug
     retrain.run(_ports(logs, registry), lenient, force=True)
     assert registry.pointer()["apprentice"]["graduated"] is True
     assert ModelCache(registry, refresh_seconds=0, apprentice=True).serving().apprentice is False
+
+
+def test_worker_processes_build_the_same_training_rows_as_this_process(first, monkeypatch):
+    logs, _, _ = first
+    examples = dataset.examples(dataset.dedupe(logs.decisions), dataset.reward_events(logs.events),
+                                CONFIG.rewards, logs.end)
+    monkeypatch.setattr(retrain, "FEATURE_CHUNK", 700)  # several chunks, so the rows are stitched together
+    stop = len(examples) - 123
+    here = retrain._fit_rows(examples, stop, CONFIG.space, Encoder(CONFIG.space), processes=1)
+    spread = retrain._fit_rows(examples, stop, CONFIG.space, Encoder(CONFIG.space), processes=2)
+    assert here.shape == (stop, CONFIG.space.width) and here.nnz > 20 * stop
+    assert (here != spread).nnz == 0
+    # and row by row as serving builds them (one decision, its own context)
+    contexts = examples.contexts(examples.owner[:5])
+    logged = examples.logged(0, 5)
+    _, actions = logged.parsed()
+    for i in range(5):
+        one = rows_for(CONFIG.space, Encoder(CONFIG.space), contexts[i], [actions[i]])
+        assert (one != here[i]).nnz == 0

@@ -31,7 +31,7 @@ def reward(decision, value, at, offer=None, user="u1"):
 
 def join(records, rules=RewardRules(), as_of=T0 + timedelta(hours=1)):
     events, decisions = dataset.tables(records)
-    out = dataset.examples(decisions, dataset.rewards_by_decision(events), rules, as_of)
+    out = dataset.examples(decisions, dataset.reward_events(events), rules, as_of)
     return {(d, o): r for d, o, r in zip(out.decision_ids, out.offer_ids, out.rewards)}, out
 
 
