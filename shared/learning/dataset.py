@@ -23,7 +23,7 @@ held-out decisions that evaluation scores.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Mapping, Optional, Sequence
 
@@ -52,7 +52,7 @@ DECISIONS_SCHEMA = pa.schema([
     ("candidateCount", pa.int32()), ("chosenOfferId", pa.string()), ("probability", pa.float64()),
     ("context", pa.string()), ("chosen", pa.string()), ("chosenFeatures", pa.string()), ("candidates", pa.string()),
 ])
-TRAINING_COLUMNS = ("decisionId", "time", "modelVersion", "context", "chosen", "chosenFeatures")
+TRAINING_COLUMNS = ("decisionId", "time", "context", "chosen", "chosenFeatures")
 REWARD_COLUMNS = ("id", "type", "decisionId", "offerId", "value", "time")
 CANDIDATE_COLUMNS = ("decisionId", "time", "candidates")
 
@@ -144,13 +144,11 @@ class Examples:
     slots: np.ndarray
     probabilities: np.ndarray
     rewards: np.ndarray
-    model_versions: list[str]
     owner: np.ndarray  # index into `decisions` per row (a decision's slots share a context)
     positions: np.ndarray  # the row's index among its decision's chosen offers
     decisions: pa.Table  # the settled decisions, in the rows' order
     pending: int = 0  # decisions left out: younger than the reward wait time
     rewarded: int = 0  # rows that got a reward (not the default)
-    stats: dict[str, Any] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.rewards)
@@ -225,11 +223,9 @@ def examples(decisions: pa.Table, rewards: pa.Table, rules: RewardRules, as_of: 
             probabilities.append(float(slot.get("probability") or 0.0))
     owner_array = np.array(owner, dtype=np.int64)
     ids = np.array(kept.column("decisionId").to_pylist(), dtype=object)
-    versions = kept.column("modelVersion").fill_null("").to_pylist() if "modelVersion" in kept.column_names \
-        else [""] * settled
     out = Examples(ids[owner_array].tolist(), decision_times[:settled][owner_array], offer_ids,
                    np.array(slots, dtype=np.int32), np.array(probabilities, dtype=np.float64),
-                   np.full(len(owner), float(rules.default)), [versions[o] for o in owner], owner_array,
+                   np.full(len(owner), float(rules.default)), owner_array,
                    np.array(positions, dtype=np.int32), kept, pending=decisions.num_rows - settled)
     found, amount = _rewarded(out, rewards, wait, rules.aggregation)
     out.rewards[found] = np.clip(amount, -1.0, 1.0)

@@ -255,10 +255,17 @@ def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
     return np.repeat(starts, counts) + offsets
 
 
+def rows_of(encoder: Encoder, contexts: Sequence[Mapping[str, Any]], actions: Sequence[Mapping[str, Any]],
+            owner: Sequence[int]) -> sparse.csr_matrix:
+    """One row per action, in the encoder's space: action i shown in the context `contexts[owner[i]]`
+    (logged JSON features, flattened with the derived ones, then hashed)."""
+    space = encoder.space
+    flats = [action_flat(a, contexts[k], space) for a, k in zip(actions, np.asarray(owner).tolist())]
+    return encoder.encode([context_flat(c, space) for c in contexts], flats, owner)
+
+
 def rows_for(space: FeatureSpace, encoder: Encoder, context: Mapping[str, Any],
              actions: Iterable[Mapping[str, Any]]) -> sparse.csr_matrix:
     """The rows of one decision's actions (serving: one context, every candidate)."""
-    flat_c = context_flat(context, space)
-    flats = [action_flat(a, context, space) for a in actions]
-    return encoder.encode([flat_c], flats, [0] * len(flats))
-
+    actions = list(actions)
+    return rows_of(encoder, [context], actions, [0] * len(actions))

@@ -42,7 +42,7 @@ from sklearn.exceptions import ConvergenceWarning
 from . import dataset, evaluation
 from .dataset import RewardRules
 from .explore import Exploration, greedy_index
-from .features import Encoder, FeatureSpace, action_flat, context_flat
+from .features import Encoder, FeatureSpace, rows_of
 from .model import FitOptions, LinearModel, ModelError, fit
 
 log = logging.getLogger(__name__)
@@ -189,8 +189,7 @@ def _featurize(space: FeatureSpace, logged: dataset.Logged, encoder: Optional[En
     if encoder is None:
         encoder = _ENCODERS.get(space) or _ENCODERS.setdefault(space, Encoder(space))
     contexts, actions = logged.parsed()
-    flats = [action_flat(a, contexts[k], space) for a, k in zip(actions, logged.local.tolist())]
-    return encoder.encode([context_flat(c, space) for c in contexts], flats, logged.local)
+    return rows_of(encoder, contexts, actions, logged.local)
 
 
 @dataclass
@@ -261,10 +260,9 @@ def _held_out(examples: dataset.Examples, start: int, candidates_of: Candidates,
 
 def _rows(model: LinearModel, contexts: list[dict], lists: list[list[dict]]):
     """The rows of every candidate of these decisions, in the model's feature space."""
-    space = model.space
-    flats = [action_flat(c.get("features") or {}, contexts[k], space) for k, cands in enumerate(lists) for c in cands]
+    actions = [c.get("features") or {} for cands in lists for c in cands]
     owner = [k for k, cands in enumerate(lists) for _ in cands]
-    return model.encoder.encode([context_flat(c, space) for c in contexts], flats, owner)
+    return rows_of(model.encoder, contexts, actions, owner)
 
 
 def _split_scores(scores: np.ndarray, lists: list[list[dict]]) -> list[np.ndarray]:
@@ -273,11 +271,6 @@ def _split_scores(scores: np.ndarray, lists: list[list[dict]]) -> list[np.ndarra
         out.append(scores[at:at + len(cands)])
         at += len(cands)
     return out
-
-
-def _scores(model: LinearModel, contexts: list[dict], lists: list[list[dict]]) -> list[np.ndarray]:
-    """P(click) of every candidate of these decisions under the model."""
-    return _split_scores(model.predict(_rows(model, contexts, lists)), lists)
 
 
 @dataclass
