@@ -19,8 +19,12 @@ probability of the same decisions' candidates (random's and the oracle's greedy 
 Offerloop's greedy choice is the arg max of the served model's scores (the baseline's first
 candidate before a model is promoted), Vowpal Wabbit's the arg max of its pmf, random's
 value is the candidates' mean and the oracle's their best. The lift fraction is
-(value - random) / (oracle - random): 0 is random, 1 is the oracle. The acceptance figures
-are the achieved and the greedy lift over the last LAST impressions.
+(value - random) / (oracle - random): 0 is random, 1 is the oracle. The figures of the last
+LAST impressions are the achieved lift (exploration included) and the greedy lift of the
+models that served them. Then offerloop's policy as it stands after IMPRESSIONS impressions
+(the model of its last retrain) serves FINAL more impressions without retraining, valued the
+same way ("final"): the greedy value of the learned policy after the run, on decisions it
+has not been trained on.
 
 Vowpal Wabbit sees what offerloop's model sees: the context features of each decision
 (`shared |...` line) and each candidate's features (one line per candidate), by
@@ -42,17 +46,18 @@ and event ids, rewards following their decisions), written as zstd Parquet, and 
 size a fresh process reads them and runs the retrain job's `train` (no current model, so
 the candidate is evaluated against the baseline): the seconds (reading, and train's own
 breakdown) and the process's peak resident memory (VmHWM; also its memory before reading).
-It reads the columns `train` uses: events' type, decisionId, offerId, value and time;
-decisions without `candidates`, and the candidates (as large_string: past ~175k decisions
-they hold more than the 2 GiB one Arrow string array can) only for the newest quarter of
-decisions, from which `train` draws its held-out ones (the only ones it scores). Sizes up to
-FULL_READ_MAX are also measured reading every column, as a load of whole files would. The
+It reads what the retrain job reads: events' type, decisionId, offerId, value and time, and
+the decisions' training columns (dataset.TRAINING_COLUMNS); `train` then reads the candidates
+of only the held-out decisions it scores (at most 5,000), keeping just those rows as the
+file's newest row groups are decoded (`candidates_reader`; the job does the same per hour's
+file). Sizes up to FULL_READ_MAX are also measured reading every column, as a load of whole
+files would. The
 worker says on stderr when each of train's steps starts and ends, so a stopped one says
 where it was. It is stopped after WORKER_TIMEOUT seconds, or when the machine runs short of
 memory (MEMORY_FLOOR_MIB left).
 The issue's aims: at least Vowpal Wabbit's CTR, and 1M decisions retrained in 60 s or less.
 
-Environment: BENCH_LEARNING_IMPRESSIONS (50000), BENCH_LEARNING_USERS (1000),
+Environment: BENCH_LEARNING_IMPRESSIONS (50000), BENCH_LEARNING_FINAL (5000; 0: none), BENCH_LEARNING_USERS (1000),
 BENCH_LEARNING_WINDOW (5000), BENCH_LEARNING_RETRAIN_EVERY (5000), BENCH_LEARNING_POLICIES
 (all four), BENCH_LEARNING_VW_FEATURES (logged), BENCH_LEARNING_SIZES
 (10000,100000,1000000; empty: none), BENCH_LEARNING_FULL_READ_MAX (100000),
@@ -60,6 +65,7 @@ BENCH_LEARNING_MEMORY_FLOOR_MIB (4096).
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import random
@@ -82,7 +88,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from shared import catalog, events as ev, policy
-from shared.learning import dataset, retrain
+from shared.learning import compaction, dataset, retrain
 from shared.learning.explore import Exploration, greedy_index
 from shared.learning.features import Flat, FeatureSpace, action_flat, context_flat, flatten
 
@@ -97,11 +103,11 @@ SIZES = tuple(int(s) for s in os.environ.get("BENCH_LEARNING_SIZES", "10000,1000
 FULL_READ_MAX = int(os.environ.get("BENCH_LEARNING_FULL_READ_MAX", "100000"))
 SEED = 7
 LAST = 10_000  # the acceptance span: the last impressions of each run
+FINAL = int(os.environ.get("BENCH_LEARNING_FINAL", "5000"))  # impressions served by offerloop's policy after the run
 BASE = 50_000  # logged decisions the retraining tables are tiled from
 VW_ARGS = "--cb_explore_adf --epsilon 0.2 --power_t 0 -l 0.001 --cb_type mtr -q ::"
 WORKER_TIMEOUT = 600.0  # seconds for one size's retrain
 MEMORY_FLOOR_MIB = float(os.environ.get("BENCH_LEARNING_MEMORY_FLOOR_MIB", "4096"))  # stop a worker below this
-CANDIDATES_SHARE = 0.25  # the newest decisions whose candidates are read (train holds out the newest 20%)
 REWARD_COLUMNS = ("type", "decisionId", "offerId", "value", "time")  # what dataset.reward_events reads
 VW_VERSION = "vowpalwabbit"
 
@@ -272,14 +278,17 @@ class Decided:
     random: float
     best: list[float]
     greedy: float
+    final: bool = False  # served by the policy as it stood after IMPRESSIONS (no more retraining)
 
 
 class Recorder:
     """A policy.Chooser around another that records each decision's true values (`Decided`)."""
 
-    def __init__(self, chooser: policy.Chooser, greedy: Greedy, world) -> None:
-        self.chooser, self.greedy, self.world = chooser, greedy, world
+    def __init__(self, chooser: policy.Chooser, greedy: Greedy, world,
+                 frozen: Callable[[], bool] = lambda: False) -> None:
+        self.chooser, self.greedy, self.world, self.frozen = chooser, greedy, world, frozen
         self.decided: list[Decided] = []
+        self.impressions = 0
 
     def __call__(self, context: policy.Context, candidates: Sequence[policy.Scored], n: int) -> policy.Choice:
         choice = self.chooser(context, candidates, n)
@@ -288,9 +297,11 @@ class Recorder:
             truth = {s.offer.id: self.world.click_probability(user_id, s.offer, hour, page) for s in candidates}
             probabilities = np.array([truth[s.offer.id] for s in candidates])
             ranked = sorted(probabilities, reverse=True)
+            final = self.impressions >= IMPRESSIONS and self.frozen()
             self.decided.append(Decided([truth[s.offer.id] for s, _ in choice.chosen], float(probabilities.mean()),
                                         [float(p) for p in ranked[:len(choice.chosen)]],
-                                        float(self.greedy(context, candidates, probabilities))))
+                                        float(self.greedy(context, candidates, probabilities)), final))
+            self.impressions += len(choice.chosen)
         return choice
 
 
@@ -319,11 +330,16 @@ def _mean(values: np.ndarray) -> float:
 
 
 def figures(result, decided: Sequence[Decided], last: int = LAST) -> dict[str, Any]:
-    """A run's curve per window and its last `last` impressions: achieved, expected and greedy values."""
+    """A run's curve per window and its last `last` impressions: achieved, expected and greedy values;
+    the decisions of the policy after the run (`Decided.final`, a suffix) apart, under "final"."""
+    everything = np.array([clicked for *_, clicked in result.sequence], dtype=float)
+    assert sum(len(d.shown) for d in decided) == len(everything) == result.tally.impressions
+    ended = next((i for i, d in enumerate(decided) if d.final), len(decided))
+    assert all(d.final for d in decided[ended:]), "the final policy's decisions are not the last ones"
+    decided, after = decided[:ended], decided[ended:]
     impressions = np.array([len(d.shown) for d in decided])
     total = int(impressions.sum())
-    clicks = np.array([clicked for *_, clicked in result.sequence], dtype=float)
-    assert total == len(clicks) == result.tally.impressions, (total, len(clicks), result.tally.impressions)
+    clicks = everything[:total]
     shown = np.array([p for d in decided for p in d.shown])
     random_ = np.repeat([d.random for d in decided], impressions)
     best = np.array([p for d in decided for p in d.best])
@@ -333,7 +349,7 @@ def figures(result, decided: Sequence[Decided], last: int = LAST) -> dict[str, A
     cumulative = np.cumsum(impressions)
     window_of = np.searchsorted([p.impressions for p in result.curve], cumulative, side="left")
     curve = []
-    for i, p in enumerate(result.curve):
+    for i, p in enumerate([point for point in result.curve if point.impressions <= total]):
         mine = window_of == i
         g, gr, go = _mean(greedy[mine]), _mean(first_random[mine]), _mean(first_best[mine])
         curve.append({"impressions": p.impressions, "ctr": p.ctr, "expected": p.expected, "random": p.random,
@@ -351,7 +367,17 @@ def figures(result, decided: Sequence[Decided], last: int = LAST) -> dict[str, A
                      "expected": expected, "random": rnd, "oracle": orc, "liftAchieved": lift(ctr, rnd, orc),
                      "liftExpected": lift(expected, rnd, orc), "greedy": g, "greedyRandom": gr,
                      "greedyOracle": go, "liftGreedy": lift(g, gr, go)},
-            "curve": curve}
+            "curve": curve, **({"final": _final(after, everything[total:])} if after else {})}
+
+
+def _final(decided: Sequence[Decided], clicks: np.ndarray) -> dict[str, Any]:
+    """The greedy and achieved values of the decisions the policy after the run served."""
+    g, gr, go = (_mean(np.array(a)) for a in zip(*((d.greedy, d.random, d.best[0]) for d in decided)))
+    ctr, rnd, orc = _mean(clicks), _mean(np.repeat([d.random for d in decided], [len(d.shown) for d in decided])), \
+        _mean(np.array([p for d in decided for p in d.best]))
+    return {"decisions": len(decided), "impressions": len(clicks), "greedy": g, "greedyRandom": gr,
+            "greedyOracle": go, "liftGreedy": lift(g, gr, go), "ctr": ctr, "random": rnd, "oracle": orc,
+            "liftAchieved": lift(ctr, rnd, orc)}
 
 
 # -- the learning curves -------------------------------------------------------------------------
@@ -369,7 +395,9 @@ def _policy(name: str, world, options) -> tuple[policy.Chooser, Greedy, Callable
 
     if name == "offerloop":
         clock = EventClock(options.start)
-        learner = Learner(retrain_every=RETRAIN_EVERY, seed=SEED, clock=clock)
+        # the retrains of IMPRESSIONS impressions, then the last model serves FINAL more, unchanged
+        learner = Learner(retrain_every=RETRAIN_EVERY, seed=SEED, clock=clock,
+                          max_retrains=IMPRESSIONS // RETRAIN_EVERY if FINAL and RETRAIN_EVERY else None)
         chooser = learner.chooser
 
         def greedy(context, candidates, truth):
@@ -411,8 +439,10 @@ def learning_curves(names: Sequence[str] = POLICIES) -> list[Run]:
     runs = []
     for name in names:
         chooser, greedy, on_events, extra, learner = _policy(name, world, options)
-        recorder = Recorder(chooser, greedy, world)
-        measured = simulate.run_headless(recorder, options, params, spec, snapshot=snapshot, name=name,
+        frozen = (lambda: learner.frozen) if learner is not None and learner.max_retrains is not None else None
+        recorder = Recorder(chooser, greedy, world, frozen or (lambda: False))
+        run_options = dataclasses.replace(options, impressions=IMPRESSIONS + FINAL) if frozen else options
+        measured = simulate.run_headless(recorder, run_options, params, spec, snapshot=snapshot, name=name,
                                          on_events=on_events)
         figures_ = {**figures(measured.result, recorder.decided), "wallSeconds": measured.wall_seconds,
                     "impressionsPerSecond": measured.impressions_per_second, **extra()}
@@ -421,6 +451,11 @@ def learning_curves(names: Sequence[str] = POLICIES) -> list[Run]:
         print(f"{name}: last {last['impressions']:,} impressions: CTR {last['ctr']:.4f}, greedy value "
               f"{last['greedy']:.4f}, lift achieved {_pct(last['liftAchieved'])}, greedy {_pct(last['liftGreedy'])} "
               f"({measured.wall_seconds:.0f} s)", flush=True)
+        final = figures_.get("final")
+        if final:
+            print(f"{name}: the policy after {IMPRESSIONS:,} impressions, on the next {final['impressions']:,}: "
+                  f"greedy value {final['greedy']:.4f}, lift {_pct(final['liftGreedy'])}; CTR {final['ctr']:.4f}, "
+                  f"lift {_pct(final['liftAchieved'])}", flush=True)
     return runs
 
 
@@ -517,25 +552,25 @@ def read_for_training(folder: Path, full: bool) -> tuple[pa.Table, pa.Table]:
     """The tables as `train` gets them: every column (`full`), or the columns it uses (see the module doc)."""
     if full:
         return pq.read_table(folder / "events.parquet"), pq.read_table(folder / "decisions.parquet")
-    events = pq.read_table(folder / "events.parquet", columns=list(REWARD_COLUMNS))
-    names = [n for n in dataset.DECISIONS_SCHEMA.names if n != "candidates"]
-    decisions = pq.read_table(folder / "decisions.parquet", columns=names)
-    times = decisions.column("time")
-    cut = times[int(decisions.num_rows * (1 - CANDIDATES_SHARE))].as_py() if decisions.num_rows else None
-    candidates = pa.nulls(decisions.num_rows, pa.string())
-    if cut is not None:
-        newest = pq.read_table(folder / "decisions.parquet", columns=["decisionId", "candidates"],
-                               filters=[("time", ">=", cut)])
-        start = decisions.num_rows - newest.num_rows
-        # the file is in time order, so the newest rows are its tail
-        assert newest.column("decisionId").equals(decisions.column("decisionId").slice(start)), "not in time order"
-        # large_string: past ~200k decisions the column holds more than 2 GiB of text, which one Arrow
-        # string array cannot (dataset.examples sorts the whole table, concatenating each column)
-        candidates = pa.chunked_array([pa.nulls(start, pa.large_string()),
-                                       *newest.column("candidates").cast(pa.large_string()).chunks],
-                                      type=pa.large_string())
-    decisions = decisions.append_column("candidates", candidates).select(dataset.DECISIONS_SCHEMA.names)
-    return events, decisions
+    return (pq.read_table(folder / "events.parquet", columns=list(REWARD_COLUMNS)),
+            pq.read_table(folder / "decisions.parquet", columns=list(dataset.TRAINING_COLUMNS)))
+
+
+def candidates_reader(path: Path) -> retrain.Candidates:
+    """`train`'s candidates_of: the scored decisions' candidates, from the file's row groups that reach
+    the earliest held-out time, only those decisions kept as the rows are decoded (as the retrain job
+    reads them from each hour's file)."""
+    def candidates_of(ids: list[str], earliest: datetime) -> dict[str, list[dict]]:
+        file = pq.ParquetFile(path)
+        column = file.schema_arrow.get_field_index("time")
+        groups = []
+        for g in range(file.num_row_groups):
+            stats = file.metadata.row_group(g).column(column).statistics
+            if stats is None or not stats.has_min_max or stats.max >= earliest:
+                groups.append(g)
+        table = compaction.read_parquet(path, ("decisionId", "candidates"), compaction.id_array(ids), row_groups=groups)
+        return dataset.candidates_of(table, ids)
+    return candidates_of
 
 
 TRACED = ((dataset, "examples"), (retrain, "fit_candidate"), (retrain, "assess"))  # train's steps
@@ -568,7 +603,8 @@ def retrain_worker(folder: Path, now: datetime, full: bool) -> dict[str, Any]:
     _trace(began)
     events, decisions = read_for_training(folder, full)
     read = time.perf_counter() - began
-    trained = retrain.train(events, decisions, retrain.LearningConfig(), now, "bench")
+    trained = retrain.train(events, decisions, retrain.LearningConfig(), now, "bench",
+                            candidates_of=None if full else candidates_reader(folder / "decisions.parquet"))
     total = time.perf_counter() - began
     report = trained.report
     return {"decisions": decisions.num_rows, "events": events.num_rows, "read": "all columns" if full else
@@ -722,11 +758,24 @@ def run(stack=None) -> dict:
             if value is not None:  # None: the oracle was no better than random
                 out[f"{r.name}_lift_{kind.lower()}_last_pct"] = 100 * value
         out[f"{r.name}_wall_s"] = r.figures["wallSeconds"]
+        final = r.figures.get("final")
+        if final:
+            out[f"{r.name}_final_greedy_ctr_pct"] = 100 * final["greedy"]
+            if final["liftGreedy"] is not None:
+                out[f"{r.name}_final_lift_greedy_pct"] = 100 * final["liftGreedy"]
     by_name = {r.name: r.figures["last"] for r in runs}
     if "offerloop" in by_name and "vowpalwabbit" in by_name:
         ours, theirs = by_name["offerloop"], by_name["vowpalwabbit"]
         out["aim_ctr_at_least_vw_achieved"] = _met(ours["ctr"] >= theirs["ctr"])
         out["aim_ctr_at_least_vw_greedy"] = _met(ours["greedy"] >= theirs["greedy"])
+    if "offerloop" in by_name:
+        # the issue's learning line: the policy after the run at least 90% of the way from random to the
+        # oracle (greedy, true probabilities), and at least 70% achieved over the last LAST impressions
+        final = next(r.figures.get("final") for r in runs if r.name == "offerloop")
+        if final and final["liftGreedy"] is not None:
+            out["aim_greedy_lift_at_least_90pct"] = _met(final["liftGreedy"] >= 0.9)
+        if by_name["offerloop"]["liftAchieved"] is not None:
+            out["aim_achieved_lift_at_least_70pct"] = _met(by_name["offerloop"]["liftAchieved"] >= 0.7)
     out["runs"] = {r.name: r.figures for r in runs}
     learner = next((r.learner for r in runs if r.learner is not None), None)
     if SIZES and learner is not None:

@@ -12,7 +12,7 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Collection, Optional, Sequence
 
 import pyarrow as pa
 from azure.storage.blob import BlobServiceClient, ContentSettings
@@ -103,11 +103,13 @@ class ParquetArchive:
         return written
 
     def load(self, start: datetime, end: datetime, event_columns: Optional[Sequence[str]] = None,
-             decision_columns: Optional[Sequence[str]] = None) -> tuple[pa.Table, pa.Table]:
+             decision_columns: Optional[Sequence[str]] = None,
+             decision_ids: Optional[Collection[str]] = None) -> tuple[pa.Table, pa.Table]:
         """(events, decisions) with start <= time <= end, each event and decision once: the hours from
         start's to end's, from Parquet where the hour's manifest matches its raw batches (or the raw
         batches are gone), from the raw batches otherwise. With `*_columns`, only those columns are
-        read (they must include `id`/`decisionId` and `time`); an empty tuple reads no events."""
+        read (they must include `id`/`decisionId` and `time`); an empty tuple reads no events. With
+        `decision_ids`, only those decisions are kept, as each file is decoded."""
         start, end = compaction.utc(start), compaction.utc(end)
         sources = self.raw_sources(start, end)
         manifests = self.manifests(start, end)
@@ -116,10 +118,12 @@ class ParquetArchive:
         pending = sorted(set(sources) - set(compacted))
         columns = {EVENTS: event_columns, DECISIONS: decision_columns}
         schemas = {kind: dataset.projected(compaction.SCHEMAS[kind], columns[kind]) for kind in (EVENTS, DECISIONS)}
-        parts = self._parquet(compacted, columns, schemas)
+        only = compaction.id_array(decision_ids)
+        parts = self._parquet(compacted, columns, schemas, only)
         raw_events, raw_decisions = dataset.tables(self._records(n for h in pending for n, _ in sources[h]))
         events = dataset.concat([*parts[EVENTS], dataset.select(raw_events, event_columns)], schemas[EVENTS])
-        decisions = dataset.concat([*parts[DECISIONS], dataset.select(raw_decisions, decision_columns)],
+        decisions = dataset.concat([*parts[DECISIONS], compaction.keep_only(dataset.select(raw_decisions,
+                                                                                             decision_columns), only)],
                                    schemas[DECISIONS])
         if event_columns == ():
             events = schemas[EVENTS].empty_table()
@@ -131,14 +135,16 @@ class ParquetArchive:
                  decisions.num_rows)
         return events, decisions
 
-    def _parquet(self, hours: list[datetime], columns: dict, schemas: dict) -> dict[str, list[pa.Table]]:
+    def _parquet(self, hours: list[datetime], columns: dict, schemas: dict,
+                 only: Optional[pa.Array] = None) -> dict[str, list[pa.Table]]:
         kinds = [kind for kind in (EVENTS, DECISIONS) if columns[kind] != ()]
         names = [(kind, compaction.parquet_name(kind, hour)) for hour in hours for kind in kinds]
 
         def read(item: tuple[str, str]) -> pa.Table:
             kind, name = item
             data = self.container.download_blob(name).readall()
-            return compaction.conform(compaction.read_parquet(data, columns[kind]), schemas[kind])
+            return compaction.conform(compaction.read_parquet(data, columns[kind], only if kind == DECISIONS else None),
+                                      schemas[kind])
 
         out: dict[str, list[pa.Table]] = {EVENTS: [], DECISIONS: []}
         with ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="parquet") as pool:

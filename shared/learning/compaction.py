@@ -31,7 +31,8 @@ import io
 import json
 import re
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable, Mapping, Optional, Sequence
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Optional, Sequence, Union
 
 import numpy as np
 import pyarrow as pa
@@ -49,6 +50,7 @@ MANIFESTS = "_manifests/"
 DIGEST = "sourcesdigest"  # the manifest blob's metadata key (metadata keys are case-insensitive)
 CONTENT_TYPE = "application/vnd.apache.parquet"
 COMPRESSION = "zstd"
+FILTER_BATCH = 10_000  # rows decoded at a time when only some decisions are read
 
 _RAW_HOUR = re.compile(r"^(\d{4})/(\d{2})/(\d{2})/(\d{2})/")
 _MANIFEST = re.compile(r"^_manifests/(\d{4})/(\d{2})/(\d{2})/(\d{2})\.json$")
@@ -158,14 +160,34 @@ def parquet_bytes(table: pa.Table) -> bytes:
     return sink.getvalue()
 
 
-def read_parquet(data: bytes, columns: Optional[Sequence[str]] = None) -> pa.Table:
-    """The file's table, or only these of its columns (columns the file does not have are left out:
-    `conform` adds them as nulls)."""
-    file = pq.ParquetFile(pa.BufferReader(data))
-    if columns is None:
-        return file.read()
+def read_parquet(data: Union[bytes, str, Path], columns: Optional[Sequence[str]] = None,
+                 only: Optional[pa.Array] = None, key: str = "decisionId",
+                 row_groups: Optional[Sequence[int]] = None) -> pa.Table:
+    """The file's table (its bytes, or its path), or only these of its columns (columns the file does
+    not have are left out: `conform` adds them as nulls); with `only`, only the rows whose `key` is
+    one of those values, kept batch by batch as the file is decoded (a few of a big column's rows
+    never hold it all), from these `row_groups` (default: all)."""
+    file = pq.ParquetFile(pa.BufferReader(data) if isinstance(data, bytes) else data)
     present = set(file.schema_arrow.names)
-    return file.read(columns=[c for c in columns if c in present])
+    names = None if columns is None else [c for c in columns if c in present]
+    if only is None:
+        return file.read(columns=names) if row_groups is None else file.read_row_groups(row_groups, columns=names)
+    if key not in present:
+        raise ValueError(f"the file has no {key} column to select rows by")
+    batches = [batch.filter(pc.is_in(batch.column(key), value_set=only))
+               for batch in file.iter_batches(batch_size=FILTER_BATCH, columns=names, row_groups=row_groups)]
+    return pa.Table.from_batches(batches, schema=file.schema_arrow if names is None else
+                                 pa.schema([file.schema_arrow.field(c) for c in names]))
+
+
+def id_array(ids: Optional[Iterable[str]]) -> Optional[pa.Array]:
+    """Ids as the value set `read_parquet` and `keep_only` select rows by (None stays None)."""
+    return None if ids is None else pa.array(list(ids), type=pa.string())
+
+
+def keep_only(table: pa.Table, only: Optional[pa.Array], key: str = "decisionId") -> pa.Table:
+    """The rows whose `key` is one of `only` (all when None)."""
+    return table if only is None else table.filter(pc.is_in(table.column(key), value_set=only))
 
 
 def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:

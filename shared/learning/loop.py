@@ -11,12 +11,12 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Collection, Optional, Sequence
 
 import pyarrow as pa
 
 from .. import events as ev
-from . import dataset, retrain
+from . import compaction, dataset, retrain
 from .explore import LearnedChooser, Serving
 from .retrain import LearningConfig, MemoryRegistry
 
@@ -27,6 +27,7 @@ class Learner:
 
     config: LearningConfig = field(default_factory=LearningConfig)
     retrain_every: int = 5000  # impressions between retrains
+    max_retrains: Optional[int] = None  # after this many, the last model keeps serving (None: no limit)
     seed: int = 7
     clock: Optional[Callable[[], datetime]] = None  # default: the time of the latest event seen
     registry: MemoryRegistry = field(default_factory=MemoryRegistry)
@@ -48,8 +49,13 @@ class Learner:
             if self._latest is None or event.time > self._latest:
                 self._latest = event.time
         self._shown_since += sum(e.type == ev.OFFER_SHOWN for e in batch)
-        if self._shown_since >= self.retrain_every:
+        if self._shown_since >= self.retrain_every and not self.frozen:
             self.retrain()
+
+    @property
+    def frozen(self) -> bool:
+        """Whether retraining has stopped (`max_retrains` reached)."""
+        return self.max_retrains is not None and len(self.reports) >= self.max_retrains
 
     def _flush(self) -> None:
         if self._records:
@@ -59,10 +65,13 @@ class Learner:
             self._records = []
 
     def load(self, start: datetime, end: datetime, event_columns: Optional[Sequence[str]] = None,
-             decision_columns: Optional[Sequence[str]] = None) -> tuple[pa.Table, pa.Table]:
+             decision_columns: Optional[Sequence[str]] = None,
+             decision_ids: Optional[Collection[str]] = None) -> tuple[pa.Table, pa.Table]:
         self._flush()
+        decisions = compaction.keep_only(dataset.concat(self._decisions, dataset.DECISIONS_SCHEMA),
+                                         compaction.id_array(decision_ids))
         return (dataset.select(dataset.concat(self._events, dataset.EVENTS_SCHEMA), event_columns),
-                dataset.select(dataset.concat(self._decisions, dataset.DECISIONS_SCHEMA), decision_columns))
+                dataset.select(decisions, decision_columns))
 
     def retrain(self) -> dict[str, Any]:
         self._shown_since = 0

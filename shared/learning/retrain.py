@@ -414,8 +414,9 @@ def model_files(trained: Trained) -> dict[str, bytes]:
 
 @dataclass
 class JobPorts:
-    # (start, end, event columns, decision columns) -> (events, decisions); None: every column
-    load: Callable[[datetime, datetime, Optional[tuple], Optional[tuple]], tuple[pa.Table, pa.Table]]
+    # (start, end, event columns, decision columns[, decision_ids=only these]) -> (events, decisions);
+    # None: every column
+    load: Callable[..., tuple[pa.Table, pa.Table]]
     registry: Registry
     compact: Callable[[datetime], dict] = lambda now: {}
     clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
@@ -448,8 +449,9 @@ def run(ports: JobPorts, config: LearningConfig, force: bool = False) -> dict[st
     version = new_version(now)
 
     def candidates_of(ids: list[str], earliest: datetime) -> dict[str, list[dict]]:
-        # only the held-out decisions' candidates are read (the biggest column by far)
-        return dataset.candidates_of(ports.load(earliest, now, (), dataset.CANDIDATE_COLUMNS)[1], ids)
+        # only the scored decisions' candidates are kept (the biggest column by far), as files are decoded
+        return dataset.candidates_of(ports.load(earliest, now, (), dataset.CANDIDATE_COLUMNS, decision_ids=ids)[1],
+                                     ids)
 
     trained = train(events, decisions, config, now, version, current, label, candidates_of)
     report = trained.report

@@ -11,7 +11,7 @@ from azure.storage.blob import BlobServiceClient
 
 from shared import archive
 from shared import events as ev
-from shared.learning import compaction
+from shared.learning import compaction, dataset
 from shared.parquet_archive import ParquetArchive
 
 pytestmark = pytest.mark.timeout(120)
@@ -139,6 +139,14 @@ def test_the_window_holds_every_event_once_from_parquet_and_the_raw_archive(stor
     assert sorted(decisions.column("decisionId").to_pylist()) == ["d-1", "d-2", "d-3", "d-4"]
     shown_d4 = decisions.filter(decisions.column("decisionId").to_numpy(zero_copy_only=False) == "d-4")
     assert shown_d4.column("chosenOfferId").to_pylist() == ["of-1"]
+
+    # only some decisions (d-1 and d-3 from Parquet, d-4 from the open hour's raw batches), as the
+    # retrain reads the candidates of the decisions it scores
+    _, some = store.load(H3, NOW, (), dataset.CANDIDATE_COLUMNS, decision_ids=["d-1", "d-3", "d-4", "d-9"])
+    assert sorted(some.column("decisionId").to_pylist()) == ["d-1", "d-3", "d-4"]
+    assert some.column_names == list(dataset.CANDIDATE_COLUMNS) and None not in some.column("candidates").to_pylist()
+    _, none = store.load(H3, NOW, (), dataset.CANDIDATE_COLUMNS, decision_ids=[])
+    assert none.num_rows == 0
 
     later, _ = store.load(H4, NOW)  # the window's start excludes H3's events
     assert sorted(later.column("id").to_pylist()) == ids([e for e in everything if e["time"] >= "2026-11-22T04"])

@@ -111,8 +111,36 @@ def test_tiles_are_shifted_copies_whose_rewards_follow_their_decisions(tmp_path)
     clicked = {d for t, d in zip(read_events.column("type").to_pylist(), read_events.column("decisionId").to_pylist())
                if t == "offerloop.offer.clicked"}
     assert clicked == {"d1", "d1~1", "d1~2"}
-    # candidates are read for the newest quarter of the decisions only
-    candidates = read_decisions.column("candidates").to_pylist()
-    assert candidates[-1] is not None and candidates[0] is None
+    # the training columns only; train asks for the candidates of the decisions it scores
+    assert read_decisions.column_names == list(dataset.TRAINING_COLUMNS)
+    candidates_of = learning.candidates_reader(tmp_path / "decisions.parquet")
+    assert candidates_of(["d2~1", "d1~2", "d9"], times[3]) == {"d2~1": [{"offerId": "o1", "features": {}}],
+                                                                 "d1~2": [{"offerId": "o1", "features": {}}]}
+    assert candidates_of(["d1"], times[0]) == {"d1": [{"offerId": "o1", "features": {}}]}
     full = learning.read_for_training(tmp_path, full=True)[1]
     assert full.column("candidates").null_count == 0
+
+
+def test_the_policy_after_the_run_is_valued_apart_from_the_run():
+    from types import SimpleNamespace
+
+    # four one-slot decisions in the run, then two served by the final policy
+    decided = [learning.Decided([0.1], 0.1, [0.5], 0.2), learning.Decided([0.2], 0.1, [0.5], 0.3),
+               learning.Decided([0.3], 0.1, [0.5], 0.4), learning.Decided([0.4], 0.1, [0.5], 0.5),
+               learning.Decided([0.5], 0.1, [0.5], 0.46, final=True),
+               learning.Decided([0.5], 0.2, [0.6], 0.6, final=True)]
+    clicks = [0, 1, 0, 1, 1, 1]
+    point = SimpleNamespace(impressions=4, ctr=0.5, expected=0.25, random=0.1, oracle=0.5)
+    later = SimpleNamespace(impressions=6, ctr=1.0, expected=0.5, random=0.15, oracle=0.55)
+    result = SimpleNamespace(sequence=[("u", "o", c) for c in clicks], curve=[point, later],
+                             tally=SimpleNamespace(impressions=6))
+
+    out = learning.figures(result, decided, last=2)
+    assert out["impressions"] == 4 and out["clicks"] == 2 and len(out["curve"]) == 1
+    assert out["last"]["impressions"] == 2 and out["last"]["greedy"] == pytest.approx(0.45)
+    final = out["final"]
+    assert (final["decisions"], final["impressions"], final["ctr"]) == (2, 2, 1.0)
+    assert final["greedy"] == pytest.approx(0.53) and final["greedyRandom"] == pytest.approx(0.15)
+    assert final["liftGreedy"] == pytest.approx((0.53 - 0.15) / (0.55 - 0.15))
+    with pytest.raises(AssertionError):  # the final policy's decisions must come last
+        learning.figures(result, decided[4:] + decided[:4], last=2)

@@ -1,10 +1,11 @@
 """The retrain job: a candidate is fitted, evaluated against the current policy, and promoted only if not worse."""
 import copy
+from datetime import datetime
 
 import numpy as np
 import pytest
 
-from shared.learning import dataset, retrain
+from shared.learning import compaction, dataset, retrain
 from shared.learning.features import Encoder, rows_for
 from shared.learning.model import LinearModel, ModelError
 from shared.learning.retrain import JobPorts, LearningConfig, MemoryRegistry
@@ -16,8 +17,9 @@ CONFIG = LearningConfig(bootstrap_rounds=300, max_eval_decisions=2000)
 
 
 def _ports(logs, registry):
-    def load(start, end, event_columns=None, decision_columns=None):
-        return dataset.select(logs.events, event_columns or None), dataset.select(logs.decisions, decision_columns)
+    def load(start, end, event_columns=None, decision_columns=None, decision_ids=None):
+        decisions = compaction.keep_only(logs.decisions, compaction.id_array(decision_ids))
+        return dataset.select(logs.events, event_columns or None), dataset.select(decisions, decision_columns)
 
     return JobPorts(load=load, registry=registry, clock=lambda: logs.end)
 
@@ -70,6 +72,28 @@ def test_a_scheduled_retrain_waits_for_enough_new_decisions(first):
     ports = _ports(logs, registry)
     skipped = retrain.run(ports, LearningConfig(retrain_every=100), force=False)
     assert skipped["skipped"] is True and skipped["newDecisions"] == 0 and "waits for 100" in skipped["reason"]
+
+
+def test_the_job_reads_candidates_only_for_the_held_out_decisions_it_scores(first):
+    logs, _, _ = first
+    asked = []
+    ports = _ports(logs, MemoryRegistry())
+    load = ports.load
+
+    def recording(start, end, event_columns=None, decision_columns=None, decision_ids=None):
+        asked.append((decision_columns, None if decision_ids is None else list(decision_ids)))
+        return load(start, end, event_columns, decision_columns, decision_ids)
+
+    config = LearningConfig(bootstrap_rounds=50, max_eval_decisions=300)
+    report = retrain.run(JobPorts(load=recording, registry=ports.registry, clock=ports.clock), config, force=True)
+    reads = [ids for columns, ids in asked if "candidates" in (columns or ())]
+    assert len(reads) == 1 and reads[0] is not None
+    assert len(set(reads[0])) == len(reads[0]) == 300  # the sample of held-out decisions, nothing else
+    trained_to = datetime.fromisoformat(ports.registry.load(report["version"]).meta["dataRange"]["to"].replace("Z", "+00:00"))
+    held_out = {d for d, t in zip(logs.decisions.column("decisionId").to_pylist(),
+                                  logs.decisions.column("time").to_pylist()) if t >= trained_to}
+    assert set(reads[0]) <= held_out
+    assert report["evaluation"]["heldOutEvents"] >= 300
 
 
 def test_too_few_examples_fit_nothing():
