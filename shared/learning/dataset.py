@@ -160,9 +160,9 @@ class Examples:
     def logged(self, start: int, stop: int) -> "Logged":
         """The JSON text behind rows start..stop-1 (see `Logged`)."""
         distinct, local = np.unique(self.owner[start:stop], return_inverse=True)
-        return Logged(_take(self.decisions.column("context"), distinct),
-                      _take(self.decisions.column("chosenFeatures"), distinct),
-                      local.astype(np.int64), self.positions[start:stop].copy())
+        return Logged(_texts(self.decisions.column("context"), distinct),
+                      _texts(self.decisions.column("chosenFeatures"), distinct),
+                      local.reshape(-1).astype(np.int64), self.positions[start:stop].copy())
 
 
 @dataclass
@@ -170,18 +170,31 @@ class Logged:
     """Some rows' logged features, unparsed: small to send to another process. Row i shows the
     offer at `positions[i]` of `chosen_features[local[i]]` in the context `contexts[local[i]]`."""
 
-    contexts: list[str]
-    chosen_features: list[str]
+    contexts: pa.Array  # JSON objects
+    chosen_features: pa.Array  # JSON lists of the shown offers' features (null: none)
     local: np.ndarray
     positions: np.ndarray
 
     def parsed(self) -> tuple[list[dict], list[dict]]:
         """(the contexts, each row's action features)."""
-        contexts = [orjson.loads(t) for t in self.contexts]
-        features = [orjson.loads(t or "[]") for t in self.chosen_features]
+        contexts = [orjson.loads(t) for t in self.contexts.to_pylist()]
+        features = [orjson.loads(t or "[]") for t in self.chosen_features.to_pylist()]
         actions = [f[p] if p < len(f) else {} for f, p in
                    zip((features[k] for k in self.local.tolist()), self.positions.tolist())]
         return contexts, actions
+
+
+def _texts(column: pa.ChunkedArray, indices: np.ndarray) -> pa.Array:
+    """These rows (ascending) as an array with buffers of its own, so it pickles small: a contiguous
+    run is sliced (looking rows up across a big column's chunks costs far more)."""
+    if not len(indices):
+        return pa.array([], type=column.type)
+    first = int(indices[0])
+    if int(indices[-1]) - first + 1 == len(indices):
+        part = column.slice(first, len(indices))
+    else:
+        part = column.take(pa.array(np.asarray(indices, dtype=np.int64)))
+    return pa.concat_arrays(part.chunks)  # a copy: a slice would pickle its whole parent buffer
 
 
 def _take(column: pa.ChunkedArray, indices: Sequence[int]) -> list:

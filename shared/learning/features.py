@@ -204,14 +204,31 @@ class Encoder:
                          dtype=bool).reshape(len(names), len(names))
         return left, right, table
 
+    def columns_of(self, namespace: str, names: Sequence[str]) -> tuple[np.ndarray, int]:
+        """The columns of these names in one namespace (hashing new ones), and the namespace's code."""
+        columns_of = self._columns
+        missing = [(namespace, n) for n in dict.fromkeys(names) if (namespace, n) not in columns_of]
+        if missing:
+            hashed = self._hasher.transform([[f"{ns}^{name}"] for ns, name in missing]).tocsr()
+            for key, column in zip(missing, hashed.indices):
+                columns_of[key] = int(column)
+        code = self._namespaces.setdefault(namespace, len(self._namespaces))
+        return np.fromiter((columns_of[(namespace, n)] for n in names), dtype=np.int64, count=len(names)), code
+
     def encode(self, contexts: Sequence[Flat], actions: Sequence[Flat], owner: Sequence[int]) -> sparse.csr_matrix:
         """One row per action; `owner[i]` is the index in `contexts` of action i's decision."""
-        c_cols, c_vals, c_ns, c_row = self._arrays(contexts)
-        a_cols, a_vals, a_ns, a_row = self._arrays(actions)
+        return self.encode_arrays(self._arrays(contexts), self._arrays(actions), len(contexts), owner)
+
+    def encode_arrays(self, context: tuple[np.ndarray, ...], action: tuple[np.ndarray, ...], n_contexts: int,
+                      owner: Sequence[int]) -> sparse.csr_matrix:
+        """`encode` from the features' (columns, values, namespace codes, rows) arrays, each row's
+        features contiguous: the contexts' (rows index contexts) and the actions' (one row per action)."""
+        c_cols, c_vals, c_ns, c_row = context
+        a_cols, a_vals, a_ns, a_row = action
         owner = np.asarray(owner, dtype=np.int64)
-        n_rows = len(actions)
+        n_rows = len(owner)
         rows = np.arange(n_rows, dtype=np.int64)
-        c_count = np.bincount(c_row, minlength=len(contexts))
+        c_count = np.bincount(c_row, minlength=n_contexts)
         c_start = np.cumsum(c_count) - c_count
         # the decision's context features, repeated for each of its actions
         c_take = _ranges(c_start[owner], c_count[owner])
@@ -223,7 +240,7 @@ class Encoder:
             # only features of interacting namespaces pair up
             c_keep = np.flatnonzero(left[c_ns])
             a_keep = np.flatnonzero(right[a_ns])
-            lc = np.bincount(c_row[c_keep], minlength=len(contexts))
+            lc = np.bincount(c_row[c_keep], minlength=n_contexts)
             ls = np.cumsum(lc) - lc
             ra = np.bincount(a_row[a_keep], minlength=n_rows)
             rs = np.cumsum(ra) - ra

@@ -1,8 +1,9 @@
 """The offer ranker's model: P(click | context, action) as a logistic regression over hashed features.
 
-Fitting uses scikit-learn: MaxAbsScaler (hashed columns mix counts, prices and one-hot
-indicators) and an L2-regularized LogisticRegression (L-BFGS) over the sparse rows. The
-fitted pipeline is folded into one weight vector and an intercept, so scoring is a sparse
+Fitting scales each column by its largest absolute value (MaxAbsScaler's scaling: hashed columns
+mix counts, prices and one-hot indicators) and fits scikit-learn's L2-regularized
+LogisticRegression (L-BFGS) over the sparse rows. The scaling is folded into the fitted
+weights, so the model is one weight vector and an intercept, scoring is a sparse
 dot product and the stored model is plain arrays: `to_bytes` writes a NumPy .npz
 (`allow_pickle=False`, so loading a model never runs code from the blob) with the feature
 configuration as JSON beside the weights.
@@ -19,7 +20,6 @@ import numpy as np
 from scipy import sparse
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
-from sklearn.preprocessing import MaxAbsScaler
 
 from .features import Encoder, FeatureSpace, rows_for
 
@@ -98,28 +98,54 @@ class LinearModel:
             raise ModelError(f"not a readable model: {type(error).__name__}: {error}") from None
 
 
+@dataclass
+class Prepared:
+    """Rows ready for fitting, shared by the fits on them: only the columns some row uses (the
+    solver's vectors shrink from the hashed width to the features actually seen; unused columns
+    would get weight 0 anyway under L2), each scaled by its largest absolute value (MaxAbsScaler's
+    scaling, computed here in one pass over the non-zeros)."""
+
+    scaled: sparse.csr_matrix
+    used: np.ndarray
+    scale: np.ndarray  # float64 per used column, zeros made 1
+    width: int
+
+
+def prepare(rows: sparse.csr_matrix) -> Prepared:
+    rows = sparse.csr_matrix(rows)
+    used = np.flatnonzero(np.bincount(rows.indices, minlength=rows.shape[1]))
+    position = np.zeros(rows.shape[1], dtype=rows.indices.dtype)
+    position[used] = np.arange(len(used))
+    indices = position[rows.indices]
+    # in the rows' own precision, as the scaler computes it
+    scale = np.zeros(len(used), dtype=rows.dtype)
+    np.maximum.at(scale, indices, np.abs(rows.data))
+    scale[scale == 0] = 1
+    data = rows.data * (1 / scale)[indices]
+    scaled = sparse.csr_matrix((data, indices, rows.indptr.copy()), shape=(rows.shape[0], len(used)))
+    return Prepared(scaled, used, scale.astype(np.float64), rows.shape[1])
+
+
 def fit(rows: sparse.csr_matrix, rewards: np.ndarray, options: FitOptions = FitOptions(),
         weights: Optional[np.ndarray] = None) -> tuple[np.ndarray, float]:
     """Fit P(reward > 0) on the rows; returns (weights with the scaling folded in, intercept)."""
+    return fit_prepared(prepare(rows), rewards, options, weights)
+
+
+def fit_prepared(prepared: Prepared, rewards: np.ndarray, options: FitOptions = FitOptions(),
+                 weights: Optional[np.ndarray] = None) -> tuple[np.ndarray, float]:
+    """`fit` on prepared rows."""
     labels = (np.asarray(rewards) > 0).astype(np.int8)
-    width = rows.shape[1]
+    rows = prepared.scaled
     if rows.shape[0] == 0 or labels.min() == labels.max():
         # nothing to tell the actions apart: a constant model at the observed rate
         rate = float(labels.mean()) if rows.shape[0] else 0.0
         rate = min(max(rate, 1e-4), 1 - 1e-4)
-        return np.zeros(width, dtype=np.float32), float(np.log(rate / (1 - rate)))
-    # Only the columns some row uses: the solver's vectors shrink from the hashed width to the
-    # features actually seen (unused columns would get weight 0 anyway under L2).
-    used = np.unique(rows.indices)
-    compact = rows[:, used]
-    scaler = MaxAbsScaler().fit(compact)
-    scaled = scaler.transform(compact)
+        return np.zeros(prepared.width, dtype=np.float32), float(np.log(rate / (1 - rate)))
     classifier = LogisticRegression(C=options.c, max_iter=options.max_iter, random_state=options.seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # the last iterate is still a usable model
-        classifier.fit(scaled, labels, sample_weight=weights)
-    scale = np.asarray(scaler.scale_, dtype=np.float64)
-    scale[scale == 0] = 1.0
-    folded = np.zeros(width, dtype=np.float32)
-    folded[used] = classifier.coef_.ravel() / scale
+        classifier.fit(rows, labels, sample_weight=weights)
+    folded = np.zeros(prepared.width, dtype=np.float32)
+    folded[prepared.used] = classifier.coef_.ravel() / prepared.scale
     return folded, float(classifier.intercept_[0])

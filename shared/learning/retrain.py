@@ -25,8 +25,6 @@ import os
 import random
 import secrets
 import time
-import warnings
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -37,13 +35,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from scipy import sparse
-from sklearn.exceptions import ConvergenceWarning
 
-from . import dataset, evaluation
+from . import columnar, dataset, evaluation
 from .dataset import RewardRules
 from .explore import Exploration, greedy_index
 from .features import Encoder, FeatureSpace, rows_of
-from .model import FitOptions, LinearModel, ModelError, fit
+from .model import FitOptions, LinearModel, ModelError, fit_prepared, prepare
 
 log = logging.getLogger(__name__)
 MIN_EXAMPLES = 50  # fewer settled examples than this: nothing worth fitting
@@ -185,9 +182,14 @@ _ENCODERS: dict[FeatureSpace, Encoder] = {}  # a worker process's encoders (thei
 
 
 def _featurize(space: FeatureSpace, logged: dataset.Logged, encoder: Optional[Encoder] = None) -> sparse.csr_matrix:
-    """Rows of logged decisions: parse, flatten by Personalizer's rules, hash (in a worker or here)."""
+    """Rows of logged decisions (in a worker or here): column by column (`columnar`), or, for JSON
+    whose shape that does not cover, parsed, flattened by Personalizer's rules and hashed row by row."""
     if encoder is None:
         encoder = _ENCODERS.get(space) or _ENCODERS.setdefault(space, Encoder(space))
+    try:
+        return columnar.rows(encoder, logged.contexts, logged.chosen_features, logged.local, logged.positions)
+    except columnar.Unsupported as error:
+        log.info("featurizing %d rows row by row: %s", len(logged.local), error)
     contexts, actions = logged.parsed()
     return rows_of(encoder, contexts, actions, logged.local)
 
@@ -289,13 +291,17 @@ def fit_candidate(examples: dataset.Examples, stop: int, config: LearningConfig,
     encoder = Encoder(config.space)
     rows = _fit_rows(examples, stop, config.space, encoder, config.processes)
     rewards = examples.rewards[:stop]
-    # two threads: the solvers' sparse products and losses run outside the GIL, so the fits overlap;
-    # `fit` silences ConvergenceWarning with catch_warnings, which is not thread-safe, so it is silenced
-    # here around both as well
-    with warnings.catch_warnings(), ThreadPoolExecutor(2) as pool:
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        fitted = [pool.submit(fit, rows, rewards, options) for options in (config.fit, config.reward_model)]
-        (weights, intercept), (reward_weights, reward_intercept) = (f.result() for f in fitted)
+    prepared = prepare(rows)  # the used columns, scaled: once for both fits
+    del rows
+    options = (config.fit, config.reward_model)
+    if _processes(-(-stop // FEATURE_CHUNK), config.processes) > 1:
+        # a big retrain: the two fits in two worker processes (in threads they would mostly take turns
+        # holding the GIL); joblib hands the rows over as memory-mapped arrays
+        with joblib.Parallel(n_jobs=2) as parallel:
+            fitted = parallel(joblib.delayed(fit_prepared)(prepared, rewards, o) for o in options)
+    else:
+        fitted = [fit_prepared(prepared, rewards, o) for o in options]
+    (weights, intercept), (reward_weights, reward_intercept) = fitted
     ranker = LinearModel(version, config.space, weights, intercept, dict(meta or {}), encoder)
     return ranker, LinearModel(f"{version}-reward-model", config.space, reward_weights, reward_intercept, {}, encoder)
 

@@ -1,5 +1,6 @@
 """The retrain job: a candidate is fitted, evaluated against the current policy, and promoted only if not worse."""
 import copy
+import dataclasses
 from datetime import datetime
 
 import numpy as np
@@ -167,3 +168,41 @@ def test_worker_processes_build_the_same_training_rows_as_this_process(first, mo
     for i in range(5):
         one = rows_for(CONFIG.space, Encoder(CONFIG.space), contexts[i], [actions[i]])
         assert (one != here[i]).nnz == 0
+
+
+def test_prepared_rows_are_the_used_columns_scaled_as_max_abs_scaler_scales_them():
+    from scipy import sparse
+    from sklearn.preprocessing import MaxAbsScaler
+
+    from shared.learning.model import prepare
+
+    rng = np.random.default_rng(4)
+    rows = sparse.random(500, 3000, density=0.004, format="csr", dtype=np.float32, random_state=rng)
+    rows.data = (rows.data - 0.5) * 40
+    edited = rows.tolil()
+    edited[:, 7] = 0  # an unused column and a used one
+    edited[3, 11] = -2.0
+    rows = edited.tocsr()
+    rows.eliminate_zeros()
+    prepared = prepare(rows)
+    used = np.unique(rows.indices)
+    scaler = MaxAbsScaler().fit(rows[:, used])
+    expected = scaler.transform(rows[:, used])
+    assert np.array_equal(prepared.used, used) and 7 not in used and prepared.width == 3000
+    assert prepared.scaled.shape == expected.shape and prepared.scaled.dtype == np.float32
+    assert (prepared.scaled != expected).nnz == 0
+    np.testing.assert_array_equal(prepared.scale, scaler.scale_)
+
+
+def test_a_big_retrain_fits_in_worker_processes_the_same_models(first, monkeypatch):
+    logs, _, _ = first
+    examples = dataset.examples(dataset.dedupe(logs.decisions), dataset.reward_events(logs.events),
+                                CONFIG.rewards, logs.end)
+    monkeypatch.setattr(retrain, "FEATURE_CHUNK", 1000)  # enough chunks to count as big
+    stop = len(examples) - 500
+    here = retrain.fit_candidate(examples, stop, dataclasses.replace(CONFIG, processes=1), "here")
+    spread = retrain.fit_candidate(examples, stop, dataclasses.replace(CONFIG, processes=2), "spread")
+    for ours, theirs in zip(here, spread):
+        assert np.count_nonzero(ours.weights) > 100
+        np.testing.assert_allclose(theirs.weights, ours.weights, rtol=1e-5, atol=1e-7)
+        assert theirs.intercept == pytest.approx(ours.intercept, rel=1e-6)
