@@ -560,7 +560,7 @@ def candidates_reader(path: Path) -> retrain.Candidates:
     """`train`'s candidates_of: the scored decisions' candidates, from the file's row groups that reach
     the earliest held-out time, only those decisions kept as the rows are decoded (as the retrain job
     reads them from each hour's file)."""
-    def candidates_of(ids: list[str], earliest: datetime) -> dict[str, list[dict]]:
+    def candidates_of(ids: list[str], earliest: datetime) -> dict[str, str]:
         file = pq.ParquetFile(path)
         column = file.schema_arrow.get_field_index("time")
         groups = []
@@ -569,7 +569,7 @@ def candidates_reader(path: Path) -> retrain.Candidates:
             if stats is None or not stats.has_min_max or stats.max >= earliest:
                 groups.append(g)
         table = compaction.read_parquet(path, ("decisionId", "candidates"), compaction.id_array(ids), row_groups=groups)
-        return dataset.candidates_of(table, ids)
+        return dataset.candidate_texts(table, ids)
     return candidates_of
 
 

@@ -37,10 +37,11 @@ Texts = Union[pa.Array, Sequence[Optional[str]]]
 
 
 def rows(encoder: Encoder, contexts: Texts, chosen_features: Texts, local: np.ndarray,
-         positions: np.ndarray) -> sparse.csr_matrix:
+         positions: np.ndarray, field: Optional[str] = None) -> sparse.csr_matrix:
     """Row i: the action at positions[i] of chosen_features[local[i]] (a JSON list of action
-    objects; null or empty: none) in the context contexts[local[i]] (a JSON object); raises
-    Unsupported."""
+    objects; null or empty: none) in the context contexts[local[i]] (a JSON object); with
+    `field`, the list's objects hold the action's features under that name (a decision's
+    candidates: {offerId, features}). Raises Unsupported."""
     local = np.asarray(local, dtype=np.int64)
     contexts, chosen_features = _large(contexts), _large(chosen_features)
     context = _read(contexts)
@@ -50,6 +51,8 @@ def rows(encoder: Encoder, contexts: Texts, chosen_features: Texts, local: np.nd
                                               pa.scalar("}", pa.large_string()), pa.scalar("", pa.large_string())))
     lists = lists.column("a")
     actions = _pick(lists, local, np.asarray(positions, dtype=np.int64))
+    if field is not None:
+        actions = _inner(actions, field)
     context_parts, action_parts = _Parts(encoder), _Parts(encoder)
     for namespace, column in zip(context.column_names, context.columns):
         context_parts.namespace(namespace, column.combine_chunks(), len(contexts))
@@ -95,6 +98,16 @@ def _pick(lists: pa.ChunkedArray, local: np.ndarray, positions: np.ndarray) -> p
     ok = (positions < lengths[local]) & valid[local]
     index = pa.array(offsets[local] + positions, mask=~ok)
     return array.values.take(index)  # offsets index the values (unlike flatten(), which drops null lists' items)
+
+
+def _inner(actions: pa.StructArray, field: str) -> pa.StructArray:
+    """Each action's `field` object (none: an empty one)."""
+    inner = _field(actions, field)
+    if inner is None or pa.types.is_null(inner.type):
+        return pa.array([{}] * len(actions), type=pa.struct([]))
+    if not pa.types.is_struct(inner.type):
+        raise Unsupported(f"{field} of type {inner.type}")
+    return inner
 
 
 class _Parts:

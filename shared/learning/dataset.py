@@ -157,6 +157,13 @@ class Examples:
         """The logged context of each of these decisions (indices into `decisions`)."""
         return [orjson.loads(t) for t in _take(self.decisions.column("context"), owners)]
 
+    def context_texts(self, owners: Sequence[int]) -> pa.Array:
+        """The same contexts' JSON text."""
+        column = self.decisions.column("context")
+        if not len(owners):
+            return pa.array([], type=column.type)
+        return pa.concat_arrays(column.take(pa.array(np.asarray(owners, dtype=np.int64))).chunks)
+
     def logged(self, start: int, stop: int) -> "Logged":
         """The JSON text behind rows start..stop-1 (see `Logged`)."""
         distinct, local = np.unique(self.owner[start:stop], return_inverse=True)
@@ -279,14 +286,17 @@ def _datetimes(column: pa.ChunkedArray) -> np.ndarray:
     return column.cast(pa.timestamp("us")).to_numpy().astype("datetime64[us]")
 
 
+def candidate_texts(decisions: pa.Table, decision_ids: Sequence[str]) -> dict[str, str]:
+    """decisionId -> its candidates' JSON text ([{offerId, features}]), for these decisions."""
+    picked = decisions.filter(pc.is_in(decisions.column("decisionId"), value_set=pa.array(list(decision_ids),
+                                                                                          type=pa.string())))
+    return {d: c for d, c in zip(picked.column("decisionId").to_pylist(), picked.column("candidates").to_pylist())
+            if c is not None}
+
+
 def candidates_of(decisions: pa.Table, decision_ids: Sequence[str]) -> dict[str, list[dict]]:
     """decisionId -> its candidates ([{offerId, features}]), parsed only for these decisions."""
-    wanted = set(decision_ids)
-    ids = decisions.column("decisionId").to_pylist()
-    keep = np.fromiter((i in wanted for i in ids), dtype=bool, count=len(ids))
-    picked = decisions.filter(pa.array(keep))
-    return {d: orjson.loads(c) for d, c in zip(picked.column("decisionId").to_pylist(),
-                                              picked.column("candidates").to_pylist())}
+    return {d: orjson.loads(c) for d, c in candidate_texts(decisions, decision_ids).items()}
 
 
 def projected(schema: pa.Schema, columns: Optional[Sequence[str]]) -> pa.Schema:

@@ -32,6 +32,7 @@ from typing import Any, Callable, Optional, Protocol
 
 import joblib
 import numpy as np
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 from scipy import sparse
@@ -203,7 +204,8 @@ class _Held:
     events: int
 
 
-Candidates = Callable[[list[str], datetime], dict[str, list[dict]]]  # (decision ids, earliest time) -> candidates
+# (decision ids, earliest time) -> each decision's candidates as JSON text ([{offerId, features}])
+Candidates = Callable[[list[str], datetime], dict[str, str]]
 
 
 def _held_out(examples: dataset.Examples, start: int, candidates_of: Candidates, candidate: LinearModel,
@@ -217,23 +219,25 @@ def _held_out(examples: dataset.Examples, start: int, candidates_of: Candidates,
     wanted = set(ids)
     rows = [i for i in rows if examples.decision_ids[i] in wanted]
     earliest = examples.times[start].astype("datetime64[us]").item().replace(tzinfo=timezone.utc)
-    candidates = candidates_of(ids, earliest)
+    texts = candidates_of(ids, earliest)
     rewards, probabilities, r_logged, r_choice, m_candidate, m_current, agree = [], [], [], [], [], [], []
     by_decision: dict[str, list[int]] = {}
     for i in rows:
         by_decision.setdefault(examples.decision_ids[i], []).append(i)
     for begin in range(0, len(ids), EVAL_CHUNK):
-        chunk = [d for d in ids[begin:begin + EVAL_CHUNK] if candidates.get(d)]
-        contexts = examples.contexts([examples.owner[by_decision[d][0]] for d in chunk])
-        lists = [candidates[d] for d in chunk]
-        rows = _rows(candidate, contexts, lists)
+        parsed = {d: orjson.loads(texts[d]) for d in ids[begin:begin + EVAL_CHUNK] if texts.get(d)}
+        chunk = [d for d, cands in parsed.items() if cands]
+        lists = [parsed[d] for d in chunk]
+        held = _Decisions(examples.context_texts([examples.owner[by_decision[d][0]] for d in chunk]),
+                          pa.array([texts[d] for d in chunk], type=pa.large_string()), lists)
+        rows = _rows(candidate, held)
         ours, estimated = _split_scores(candidate.predict(rows), lists), _split_scores(reward_model.predict(rows), lists)
         if current is None:
             theirs = None
         elif current.space == candidate.space:
             theirs = _split_scores(current.predict(rows), lists)
         else:
-            theirs = _split_scores(current.predict(_rows(current, contexts, lists)), lists)
+            theirs = _split_scores(current.predict(_rows(current, held)), lists)
         for k, decision in enumerate(chunk):
             offer_ids = [c.get("offerId") for c in lists[k]]
             excluded: list[int] = []
@@ -260,10 +264,27 @@ def _held_out(examples: dataset.Examples, start: int, candidates_of: Candidates,
                  float(np.mean(agree)) if agree else 0.0, len(rewards))
 
 
-def _rows(model: LinearModel, contexts: list[dict], lists: list[list[dict]]):
-    """The rows of every candidate of these decisions, in the model's feature space."""
-    actions = [c.get("features") or {} for cands in lists for c in cands]
-    owner = [k for k, cands in enumerate(lists) for _ in cands]
+@dataclass
+class _Decisions:
+    """Some held-out decisions: their contexts' and candidates' JSON text, and the candidates parsed."""
+
+    contexts: pa.Array
+    candidates: pa.Array
+    lists: list[list[dict]]
+
+
+def _rows(model: LinearModel, held: _Decisions) -> sparse.csr_matrix:
+    """The rows of every candidate of these decisions, in the model's feature space (column by
+    column; the row path when the JSON's shape needs it)."""
+    counts = np.fromiter(map(len, held.lists), dtype=np.int64, count=len(held.lists))
+    owner = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
+    positions = np.arange(len(owner), dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
+    try:
+        return columnar.rows(model.encoder, held.contexts, held.candidates, owner, positions, field="features")
+    except columnar.Unsupported as error:
+        log.info("evaluating %d candidates row by row: %s", len(owner), error)
+    contexts = [orjson.loads(t) for t in held.contexts.to_pylist()]
+    actions = [c.get("features") or {} for cands in held.lists for c in cands]
     return rows_of(model.encoder, contexts, actions, owner)
 
 
@@ -308,7 +329,7 @@ def fit_candidate(examples: dataset.Examples, stop: int, config: LearningConfig,
 
 def from_table(decisions: pa.Table) -> Candidates:
     """Candidates read from a decisions table that has the `candidates` column."""
-    return lambda ids, earliest: dataset.candidates_of(decisions, ids)
+    return lambda ids, earliest: dataset.candidate_texts(decisions, ids)
 
 
 def assess(examples: dataset.Examples, start: int, candidates_of: Candidates, candidate: LinearModel,
@@ -454,10 +475,10 @@ def run(ports: JobPorts, config: LearningConfig, force: bool = False) -> dict[st
             label = f"baseline-1 (the current model {pointer['version']} is unreadable: {error})"
     version = new_version(now)
 
-    def candidates_of(ids: list[str], earliest: datetime) -> dict[str, list[dict]]:
+    def candidates_of(ids: list[str], earliest: datetime) -> dict[str, str]:
         # only the scored decisions' candidates are kept (the biggest column by far), as files are decoded
-        return dataset.candidates_of(ports.load(earliest, now, (), dataset.CANDIDATE_COLUMNS, decision_ids=ids)[1],
-                                     ids)
+        return dataset.candidate_texts(ports.load(earliest, now, (), dataset.CANDIDATE_COLUMNS, decision_ids=ids)[1],
+                                       ids)
 
     trained = train(events, decisions, config, now, version, current, label, candidates_of)
     report = trained.report

@@ -1,6 +1,7 @@
 """bench/learning.py's pure pieces: Vowpal Wabbit's example text, the lift fraction, the tiled tables."""
 from __future__ import annotations
 
+import json
 import random
 from datetime import datetime, timedelta, timezone
 
@@ -114,9 +115,12 @@ def test_tiles_are_shifted_copies_whose_rewards_follow_their_decisions(tmp_path)
     # the training columns only; train asks for the candidates of the decisions it scores
     assert read_decisions.column_names == list(dataset.TRAINING_COLUMNS)
     candidates_of = learning.candidates_reader(tmp_path / "decisions.parquet")
-    assert candidates_of(["d2~1", "d1~2", "d9"], times[3]) == {"d2~1": [{"offerId": "o1", "features": {}}],
-                                                                 "d1~2": [{"offerId": "o1", "features": {}}]}
-    assert candidates_of(["d1"], times[0]) == {"d1": [{"offerId": "o1", "features": {}}]}
+    def parsed(texts):
+        return {d: json.loads(t) for d, t in texts.items()}
+
+    assert parsed(candidates_of(["d2~1", "d1~2", "d9"], times[3])) == {"d2~1": [{"offerId": "o1", "features": {}}],
+                                                                         "d1~2": [{"offerId": "o1", "features": {}}]}
+    assert parsed(candidates_of(["d1"], times[0])) == {"d1": [{"offerId": "o1", "features": {}}]}
     full = learning.read_for_training(tmp_path, full=True)[1]
     assert full.column("candidates").null_count == 0
 

@@ -157,3 +157,40 @@ def test_decisions_without_action_features_still_get_their_context_rows():
         expected = rows_of(Encoder(FeatureSpace()), parsed, actions, logged.local)
         assert got.shape[0] == 2 and expected.nnz >= 4
         _same(expected, got)
+
+
+def test_held_out_candidates_featurize_alike():
+    logs = exploring_logs()
+    examples = dataset.examples(dataset.dedupe(logs.decisions), dataset.reward_events(logs.events),
+                                dataset.RewardRules(), logs.end)
+    ids = list(dict.fromkeys(examples.decision_ids[-300:]))
+    texts = dataset.candidate_texts(logs.decisions, ids)
+    ids = [d for d in ids if d in texts]
+    owners = [examples.owner[examples.decision_ids.index(d)] for d in ids]
+    lists = [json.loads(texts[d]) for d in ids]
+    owner = [k for k, cands in enumerate(lists) for _ in cands]
+    positions = [p for cands in lists for p in range(len(cands))]
+    for space in SPACES:
+        expected = rows_of(Encoder(space), examples.contexts(owners),
+                           [c.get("features") or {} for cands in lists for c in cands], owner)
+        got = columnar.rows(Encoder(space), examples.context_texts(owners), [texts[d] for d in ids],
+                            np.array(owner), np.array(positions), field="features")
+        assert expected.shape[0] > 20 * len(ids)
+        _same(expected, got)
+
+
+def test_evaluation_takes_the_row_path_for_candidates_it_does_not_cover(caplog):
+    from shared.learning.model import LinearModel
+
+    contexts = [{"user": {"segment": "s"}}, {"user": {"segment": "t"}}]
+    lists = [[{"offerId": "a", "features": {"offer": {"pct": 10}}}, {"offerId": "b", "features": None}],
+             [{"offerId": "c", "features": {"offer": {"pct": "ten"}}}]]  # a number, then text
+    model = LinearModel("m", FeatureSpace(), np.ones(FeatureSpace().width, dtype=np.float32), 0.0)
+    held = retrain._Decisions(pa.array([json.dumps(c) for c in contexts]), pa.array([json.dumps(x) for x in lists]),
+                              lists)
+    with caplog.at_level(logging.INFO, logger=retrain.__name__):
+        got = retrain._rows(model, held)
+    assert "row by row" in caplog.text
+    expected = rows_of(Encoder(FeatureSpace()), contexts, [c.get("features") or {} for x in lists for c in x],
+                       [0, 0, 1])
+    _same(expected, got)
