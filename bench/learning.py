@@ -340,9 +340,6 @@ def figures(result, decided: Sequence[Decided], last: int = LAST) -> dict[str, A
     impressions = np.array([len(d.shown) for d in decided])
     total = int(impressions.sum())
     clicks = everything[:total]
-    shown = np.array([p for d in decided for p in d.shown])
-    random_ = np.repeat([d.random for d in decided], impressions)
-    best = np.array([p for d in decided for p in d.best])
     greedy = np.array([d.greedy for d in decided])
     first_random = np.array([d.random for d in decided])
     first_best = np.array([d.best[0] for d in decided])
@@ -359,25 +356,23 @@ def figures(result, decided: Sequence[Decided], last: int = LAST) -> dict[str, A
     # the last decisions that hold at least `last` impressions
     first = int(np.searchsorted(cumulative, total - last, side="right")) if total > last else 0
     start = int(cumulative[first - 1]) if first else 0
-    tail = slice(start, total)
-    ctr, expected, rnd, orc = (_mean(a[tail]) for a in (clicks, shown, random_, best))
-    g, gr, go = (_mean(a[first:]) for a in (greedy, first_random, first_best))
     return {"impressions": total, "clicks": int(clicks.sum()), "ctr": _mean(clicks),
-            "last": {"impressions": total - start, "decisions": len(decided) - first, "ctr": ctr,
-                     "expected": expected, "random": rnd, "oracle": orc, "liftAchieved": lift(ctr, rnd, orc),
-                     "liftExpected": lift(expected, rnd, orc), "greedy": g, "greedyRandom": gr,
-                     "greedyOracle": go, "liftGreedy": lift(g, gr, go)},
-            "curve": curve, **({"final": _final(after, everything[total:])} if after else {})}
+            "last": _span(decided[first:], clicks[start:]), "curve": curve,
+            **({"final": _span(after, everything[total:])} if after else {})}
 
 
-def _final(decided: Sequence[Decided], clicks: np.ndarray) -> dict[str, Any]:
-    """The greedy and achieved values of the decisions the policy after the run served."""
-    g, gr, go = (_mean(np.array(a)) for a in zip(*((d.greedy, d.random, d.best[0]) for d in decided)))
-    ctr, rnd, orc = _mean(clicks), _mean(np.repeat([d.random for d in decided], [len(d.shown) for d in decided])), \
-        _mean(np.array([p for d in decided for p in d.best]))
-    return {"decisions": len(decided), "impressions": len(clicks), "greedy": g, "greedyRandom": gr,
-            "greedyOracle": go, "liftGreedy": lift(g, gr, go), "ctr": ctr, "random": rnd, "oracle": orc,
-            "liftAchieved": lift(ctr, rnd, orc)}
+def _span(decided: Sequence[Decided], clicks: np.ndarray) -> dict[str, Any]:
+    """Achieved, expected and greedy values of consecutive decisions (`clicks`: their impressions')."""
+    impressions = [len(d.shown) for d in decided]
+    ctr, expected = _mean(clicks), _mean(np.array([p for d in decided for p in d.shown]))
+    rnd = _mean(np.repeat([d.random for d in decided], impressions))
+    orc = _mean(np.array([p for d in decided for p in d.best]))
+    g, gr, go = (_mean(np.array(values, dtype=float)) for values in
+                 ([d.greedy for d in decided], [d.random for d in decided], [d.best[0] for d in decided]))
+    return {"impressions": len(clicks), "decisions": len(decided), "ctr": ctr, "expected": expected,
+            "random": rnd, "oracle": orc, "liftAchieved": lift(ctr, rnd, orc),
+            "liftExpected": lift(expected, rnd, orc), "greedy": g, "greedyRandom": gr, "greedyOracle": go,
+            "liftGreedy": lift(g, gr, go)}
 
 
 # -- the learning curves -------------------------------------------------------------------------

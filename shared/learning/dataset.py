@@ -155,14 +155,11 @@ class Examples:
 
     def contexts(self, owners: Sequence[int]) -> list[dict]:
         """The logged context of each of these decisions (indices into `decisions`)."""
-        return [orjson.loads(t) for t in _take(self.decisions.column("context"), owners)]
+        return [orjson.loads(t) for t in self.context_texts(owners).to_pylist()]
 
     def context_texts(self, owners: Sequence[int]) -> pa.Array:
         """The same contexts' JSON text."""
-        column = self.decisions.column("context")
-        if not len(owners):
-            return pa.array([], type=column.type)
-        return pa.concat_arrays(column.take(pa.array(np.asarray(owners, dtype=np.int64))).chunks)
+        return _texts(self.decisions.column("context"), np.asarray(owners, dtype=np.int64))
 
     def logged(self, start: int, stop: int) -> "Logged":
         """The JSON text behind rows start..stop-1 (see `Logged`)."""
@@ -184,28 +181,31 @@ class Logged:
 
     def parsed(self) -> tuple[list[dict], list[dict]]:
         """(the contexts, each row's action features)."""
-        contexts = [orjson.loads(t) for t in self.contexts.to_pylist()]
-        features = [orjson.loads(t or "[]") for t in self.chosen_features.to_pylist()]
-        actions = [f[p] if p < len(f) else {} for f, p in
-                   zip((features[k] for k in self.local.tolist()), self.positions.tolist())]
-        return contexts, actions
+        return parse_logged(self.contexts, self.chosen_features, self.local, self.positions)
+
+
+def parse_logged(contexts: pa.Array, lists: pa.Array, local: np.ndarray, positions: np.ndarray,
+                 field: Optional[str] = None) -> tuple[list[dict], list[dict]]:
+    """Logged JSON text parsed: (the contexts, each row's action: the object at positions[i] of the
+    list lists[local[i]] ({} past its end or for a null list), or that object's `field` ({} when null))."""
+    parsed_lists = [orjson.loads(t or "[]") for t in lists.to_pylist()]
+    actions = [items[p] if p < len(items) else {} for items, p in
+               zip((parsed_lists[k] for k in np.asarray(local).tolist()), np.asarray(positions).tolist())]
+    if field is not None:
+        actions = [a.get(field) or {} for a in actions]
+    return [orjson.loads(t) for t in contexts.to_pylist()], actions
 
 
 def _texts(column: pa.ChunkedArray, indices: np.ndarray) -> pa.Array:
-    """These rows (ascending) as an array with buffers of its own, so it pickles small: a contiguous
+    """These rows as an array with buffers of its own, so it pickles small: an ascending contiguous
     run is sliced (looking rows up across a big column's chunks costs far more)."""
     if not len(indices):
         return pa.array([], type=column.type)
-    first = int(indices[0])
-    if int(indices[-1]) - first + 1 == len(indices):
-        part = column.slice(first, len(indices))
+    if np.all(np.diff(indices) == 1):
+        part = column.slice(int(indices[0]), len(indices))
     else:
         part = column.take(pa.array(np.asarray(indices, dtype=np.int64)))
     return pa.concat_arrays(part.chunks)  # a copy: a slice would pickle its whole parent buffer
-
-
-def _take(column: pa.ChunkedArray, indices: Sequence[int]) -> list:
-    return column.take(pa.array(np.asarray(indices, dtype=np.int64))).to_pylist() if len(indices) else []
 
 
 def reward_events(events: pa.Table) -> pa.Table:

@@ -187,12 +187,19 @@ def _featurize(space: FeatureSpace, logged: dataset.Logged, encoder: Optional[En
     whose shape that does not cover, parsed, flattened by Personalizer's rules and hashed row by row."""
     if encoder is None:
         encoder = _ENCODERS.get(space) or _ENCODERS.setdefault(space, Encoder(space))
+    return _rows_from_texts(encoder, logged.contexts, logged.chosen_features, logged.local, logged.positions)
+
+
+def _rows_from_texts(encoder: Encoder, contexts: pa.Array, lists: pa.Array, local: np.ndarray,
+                     positions: np.ndarray, field: Optional[str] = None) -> sparse.csr_matrix:
+    """Rows from logged JSON text (see columnar.rows): column by column, or, for JSON whose shape
+    that does not cover, parsed and built row by row (features.rows_of)."""
     try:
-        return columnar.rows(encoder, logged.contexts, logged.chosen_features, logged.local, logged.positions)
+        return columnar.rows(encoder, contexts, lists, local, positions, field)
     except columnar.Unsupported as error:
-        log.info("featurizing %d rows row by row: %s", len(logged.local), error)
-    contexts, actions = logged.parsed()
-    return rows_of(encoder, contexts, actions, logged.local)
+        log.info("featurizing %d rows row by row: %s", len(local), error)
+    parsed_contexts, actions = dataset.parse_logged(contexts, lists, local, positions, field)
+    return rows_of(encoder, parsed_contexts, actions, local)
 
 
 @dataclass
@@ -266,7 +273,8 @@ def _held_out(examples: dataset.Examples, start: int, candidates_of: Candidates,
 
 @dataclass
 class _Decisions:
-    """Some held-out decisions: their contexts' and candidates' JSON text, and the candidates parsed."""
+    """Some held-out decisions: their contexts' and candidates' JSON text, and the candidates parsed
+    (for their offer ids)."""
 
     contexts: pa.Array
     candidates: pa.Array
@@ -279,13 +287,7 @@ def _rows(model: LinearModel, held: _Decisions) -> sparse.csr_matrix:
     counts = np.fromiter(map(len, held.lists), dtype=np.int64, count=len(held.lists))
     owner = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
     positions = np.arange(len(owner), dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
-    try:
-        return columnar.rows(model.encoder, held.contexts, held.candidates, owner, positions, field="features")
-    except columnar.Unsupported as error:
-        log.info("evaluating %d candidates row by row: %s", len(owner), error)
-    contexts = [orjson.loads(t) for t in held.contexts.to_pylist()]
-    actions = [c.get("features") or {} for cands in held.lists for c in cands]
-    return rows_of(model.encoder, contexts, actions, owner)
+    return _rows_from_texts(model.encoder, held.contexts, held.candidates, owner, positions, field="features")
 
 
 def _split_scores(scores: np.ndarray, lists: list[list[dict]]) -> list[np.ndarray]:
