@@ -4,7 +4,7 @@ import logging
 import azure.functions as func
 
 from functions import events, health
-from functions import coldstart, offers
+from functions import coldstart, offers, products
 from functions import ingest
 from functions import simulation
 from functions import retrain
@@ -15,6 +15,7 @@ app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(health.bp)
 app.register_functions(events.bp)
 app.register_functions(offers.bp)
+app.register_functions(products.bp)
 app.register_functions(coldstart.bp)
 app.register_functions(ingest.bp)
 app.register_functions(simulation.bp)

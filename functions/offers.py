@@ -12,29 +12,18 @@ bp = func.Blueprint()
 log = logging.getLogger(__name__)
 
 
-def _count(raw: str | None) -> int | None:
-    """n as an int in range, or None when it is not one."""
-    if raw is None or raw.strip() == "":
-        return offers.DEFAULT_OFFERS
-    raw = raw.strip()
-    if not raw.isdigit() or not offers.MIN_OFFERS <= int(raw) <= offers.MAX_OFFERS:
-        return None
-    return int(raw)
-
-
 # Anonymous: the storefront asks from shoppers' browsers, which cannot keep a function key.
 @bp.route(route="offers", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 def get_offers(req: func.HttpRequest) -> func.HttpResponse:
     user_id = (req.params.get("userId") or "").strip()
-    n = _count(req.params.get("n"))
+    n = problems.bounded_int(req.params.get("n"), offers.DEFAULT_OFFERS, offers.MIN_OFFERS, offers.MAX_OFFERS)
     errors = []
     if not user_id or len(user_id) > offers.MAX_ID_LENGTH:
         errors.append({"field": "userId", "message": f"required, 1 to {offers.MAX_ID_LENGTH} characters"})
     if n is None:
         errors.append({"field": "n", "message": f"an integer from {offers.MIN_OFFERS} to {offers.MAX_OFFERS}"})
     if errors:
-        return problems.problem(400, "; ".join(f"{e['field']}: {e['message']}" for e in errors),
-                                kind="invalid-query", errors=errors)
+        return problems.invalid_query(errors)
     product_id = (req.params.get("productId") or "").strip() or None
     decision = offers.decide(user_id, product_id, n, bootstrap.offer_ports())
     return func.HttpResponse(json.dumps(decision.to_dict()), status_code=200, mimetype="application/json",

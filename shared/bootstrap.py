@@ -2,14 +2,16 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Callable, Optional
 
-from . import (activity, archive, cache, catalog_store, coldstart, cosmos, eventhubs, ingest, model_store, offers,
-               projection_store, publisher, resources, settings, storage, telemetry)
+from . import (activity, affinity, affinity_store, archive, cache, catalog_store, coldstart, cosmos,
+               eventhubs, ingest, model_store, offers, projection_store, publisher, resources, settings, storage,
+               telemetry)
 from .learning import retrain as retrain_job
 from .learning.dataset import RewardRules
 from .learning.explore import Exploration, LearnedChooser
@@ -18,6 +20,8 @@ from .catalog_cache import CatalogCache, Snapshot, build_snapshot
 from .simulation import service as simulation_service
 from .simulation import store as simulation_store
 from .simulation.shopper import Shown
+
+log = logging.getLogger(__name__)
 
 
 @lru_cache(maxsize=1)
@@ -77,9 +81,44 @@ def retrain(force: bool = False) -> dict:
         ports = retrain_job.JobPorts(load=parquet.load, registry=model_registry(),
                                      compact=lambda now: parquet.compact(now, since=now - window))
         report = retrain_job.run(ports, learning, force=force)
+        if not report.get("skipped"):
+            report["affinity"] = _refresh_affinity(parquet, learning.window_days)
     if report.get("promoted"):
         model_cache().refresh_soon()
     return report
+
+
+def _refresh_affinity(parquet, window_days: float) -> dict:
+    """The retrain job's product-affinity step (shared/affinity_job.py), then the cold-start offer lists;
+    a failure here is reported, and leaves the model's retrain as it was."""
+    from . import affinity_job  # pyarrow, like the model's retrain
+
+    config = app_settings()
+    try:
+        users = catalog_cache().get().users
+        ports = affinity_job.Ports(load=parquet.load, segments=lambda: {u.id: u.segment for u in users.values()
+                                                                         if u.segment},
+                                   save=related_store().save, publish=cache.from_settings(config).mset)
+        report = affinity_job.run(ports, datetime.now(timezone.utc), window_days)
+    except Exception as error:  # storage or the catalog unreachable: the next retrain tries again
+        log.exception("product affinity not refreshed")
+        return {"written": False, "reason": f"{type(error).__name__}: {error}"}
+    related_cache().refresh_soon()
+    try:
+        report["coldstartOffers"] = refresh_coldstart()
+    except Exception as error:  # Redis or Cosmos down: the hourly job writes them later
+        report["coldstartOffers"] = f"{type(error).__name__}: {error}"
+    return report
+
+
+def related_store() -> affinity_store.RelatedStore:
+    return affinity_store.RelatedStore(storage.blob_service(app_settings().storage).get_container_client(resources.MODELS))
+
+
+@lru_cache(maxsize=1)
+def related_cache() -> affinity_store.RelatedCache:
+    """The related-products table in memory, looked for every MODEL_REFRESH_SECONDS."""
+    return affinity_store.RelatedCache(related_store(), app_settings().learning.model_refresh_seconds)
 
 
 # The first requests arrive together; one of them builds the offers' ports, the others wait.
@@ -119,6 +158,15 @@ def _offer_ports() -> offers.Ports:
     cache_ = catalog_cache()
     popular = coldstart.PopularityLists(lambda keys: cache.from_settings(config).mget(keys),
                                         lambda segment: cache_.get().fallback(segment))
+    related = related_cache()
+
+    def liked_fallback(segment: Optional[str]) -> list:  # the table's own copy of the lists
+        table = related.get()
+        lists = table.coldstart if table is not None else {}
+        return lists.get(segment or affinity.GLOBAL) or lists.get(affinity.GLOBAL, [])
+
+    liked = coldstart.PopularityLists(lambda keys: cache.from_settings(config).mget(keys), liked_fallback,
+                                      prefix=affinity.KEY_PREFIX, name="cold-start product lists")
     send = publisher.for_settings(config)
     return offers.Ports(
         read_profile=lambda user_id: catalog_store.read_profile(profiles, user_id),
@@ -128,6 +176,8 @@ def _offer_ports() -> offers.Ports:
         record=metrics.record_decision,
         half_life_hours=config.affinity_half_life_hours,
         choose=LearnedChooser(model_cache().serving, lambda: learning_config().exploration),
+        related=related.get,
+        liked=liked.get,
     )
 
 

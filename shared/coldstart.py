@@ -29,15 +29,19 @@ from .catalog import FREE_SHIPPING, Offer
 log = logging.getLogger(__name__)
 
 KEY_PREFIX = "offerloop:coldstart:"
-GLOBAL_KEY = KEY_PREFIX + "global"
 BASE_CTR = 0.02
 PSEUDO_IMPRESSIONS = 200.0
 TARGETED_BOOST = 1.5
 STATS_LOOKBACK_HOURS = 7 * 24
+GLOBAL_KEY = KEY_PREFIX + "global"
 
 
-def segment_key(segment: str) -> str:
-    return f"{KEY_PREFIX}segment:{segment}"
+def segment_key(segment: str, prefix: str = KEY_PREFIX) -> str:
+    return f"{prefix}segment:{segment}"
+
+
+def global_key(prefix: str = KEY_PREFIX) -> str:
+    return f"{prefix}global"
 
 
 def prior_ctr(offer: Offer) -> float:
@@ -107,38 +111,42 @@ def run(offers: Iterable[Offer], segments: Counter, totals: Mapping[str, tuple[i
 class PopularityLists:
     """The cold-start list of a segment, read from Redis and kept for `ttl` seconds.
 
+    Lists are JSON under `<prefix>segment:<segment>` (or `<prefix>global` when the segment has
+    none): the offers' lists here, the product-affinity lists with affinity_job's prefix.
+
     `mget(keys)` is Redis MGET. When Redis fails, `fallback(segment)` answers (lists
     computed in-process from the catalog) and Redis is retried after `retry_after`
     seconds, so a Redis outage costs one failed call per interval, not one per request.
     """
 
     def __init__(self, mget: Callable[[list[str]], list[Optional[str]]],
-                 fallback: Callable[[Optional[str]], list[str]], ttl: float = 30.0,
-                 retry_after: float = 5.0, clock: Callable[[], float] = time.monotonic):
-        self._mget, self._fallback = mget, fallback
+                 fallback: Callable[[Optional[str]], list], ttl: float = 30.0,
+                 retry_after: float = 5.0, clock: Callable[[], float] = time.monotonic,
+                 prefix: str = KEY_PREFIX, name: str = "cold-start lists"):
+        self._mget, self._fallback, self._prefix, self._name = mget, fallback, prefix, name
         self._ttl, self._retry_after, self._clock = ttl, retry_after, clock
-        self._cache: dict[Optional[str], tuple[float, list[str]]] = {}
+        self._cache: dict[Optional[str], tuple[float, list]] = {}
         self._down_until = 0.0
         self._lock = threading.Lock()
         self.failures = 0
 
-    def get(self, segment: Optional[str]) -> tuple[list[str], str]:
-        """(offer ids best first, where they came from: "redis" or "fallback")."""
+    def get(self, segment: Optional[str]) -> tuple[list, str]:
+        """(the list, best first, and where it came from: "redis" or "fallback")."""
         now = self._clock()
         cached = self._cache.get(segment)
         if cached and cached[0] > now:
             return cached[1], "redis"
         if now < self._down_until:
             return self._fallback(segment), "fallback"
-        keys = ([segment_key(segment)] if segment else []) + [GLOBAL_KEY]
+        keys = ([segment_key(segment, self._prefix)] if segment else []) + [global_key(self._prefix)]
         try:
             values = self._mget(keys)
         except Exception as error:  # any Redis failure: answer from the fallback, retry later
             with self._lock:
                 self.failures += 1
                 self._down_until = now + self._retry_after
-            log.warning("cold-start lists unavailable from Redis (%s); using the in-process lists for %.0f s",
-                        error, self._retry_after)
+            log.warning("%s unavailable from Redis (%s); using the in-process lists for %.0f s",
+                        self._name, error, self._retry_after)
             return self._fallback(segment), "fallback"
         found = next((v for v in values if v), None)
         if found is None:  # not computed yet (e.g. right after seeding started)

@@ -1,8 +1,12 @@
 """The offers service: choose a shopper's offers and log the decision as an offer.shown event.
 
 Per request: one point read of the shopper's profile; everything else (catalog, users,
-cold-start lists) comes from memory. A shopper without a profile, or whose profile has no
-views yet, is a cold start: the baseline policy then ranks by the segment's cold-start list.
+cold-start lists, the related-products table) comes from memory. A shopper without a profile,
+or whose profile has no views yet, is a cold start: the baseline policy then ranks by the
+segment's cold-start offer list, and the segment's cold-start product list stands in for the
+shopper's product affinity. Otherwise that affinity is their recent views, decayed, times the
+related-products table. It is logged as the `affinity` context features (its categories and
+brands) and, per candidate, as how much of it the offer covers (learned rankers use both).
 The decision is published as one `offer.shown` event whose id is the decision id.
 """
 from __future__ import annotations
@@ -19,6 +23,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Optional
 
 from . import events, policy
+from .affinity import Related
 from .catalog import User, parse_time
 from .catalog_cache import Snapshot
 
@@ -42,6 +47,8 @@ class Ports:
     record: Callable[[str, float], None] = lambda name, ms: None  # timing name -> milliseconds
     half_life_hours: float = policy.DEFAULT_HALF_LIFE_HOURS
     choose: policy.Chooser = policy.greedy  # which ranked candidates are shown
+    related: Callable[[], Optional[Related]] = lambda: None  # the related-products table, in memory
+    liked: Callable[[Optional[str]], tuple[list, str]] = lambda segment: ([], "none")  # segment -> product list
 
 
 @dataclass(frozen=True)
@@ -92,6 +99,29 @@ def _profile(ports: Ports, user_id: str) -> tuple[Optional[dict], bool]:
         return None, False
 
 
+def _liked(ports: Ports, profile: Optional[dict], cold: bool, segment: Optional[str],
+           now: datetime) -> tuple[dict[str, float], str]:
+    """The shopper's product affinity (product -> share) and where it came from: their recent views
+    times the related-products table, or for a cold start their segment's cold-start product list."""
+    if cold:
+        try:
+            listed, source = ports.liked(segment)
+        except Exception as error:  # the lists must never fail an offer request
+            log.warning("cold-start product list of %s unavailable: %s", segment, error)
+            return {}, "unavailable"
+        top = [(str(p), float(s)) for p, s in listed[:policy.LIKED_PRODUCTS]]
+        total = sum(s for _, s in top) or 1.0
+        return {p: round(s / total, 6) for p, s in top}, source
+    related = ports.related()
+    if related is None:
+        return {}, "none"
+    history = []
+    for view in (profile or {}).get("recentViews") or ():
+        hours = max((now - parse_time(view["time"])).total_seconds() / 3600, 0.0)
+        history.append((view["productId"], 0.5 ** (hours / ports.half_life_hours) if ports.half_life_hours > 0 else 1.0))
+    return dict(related.personal(history, policy.LIKED_PRODUCTS)), "history"
+
+
 def decide(user_id: str, product_id: Optional[str], n: int, ports: Ports) -> Decision:
     """Rank the offers for this shopper (and the product on screen), publish offer.shown, return the decision."""
     began = time.perf_counter()
@@ -108,14 +138,17 @@ def decide(user_id: str, product_id: Optional[str], n: int, ports: Ports) -> Dec
     popular, source = ports.popular(user.segment)
     shares = policy.interest(context)
     known = profile or {}
+    liked, liked_from = _liked(ports, profile, cold, user.segment, now)
+    liked_summary = policy.liked_shares(liked, snapshot.products)
     ranking = policy.rank(snapshot.offers, context, popular, n, snapshot.offer_features, shares,
-                          known.get("offersShown"), known.get("offersClicked"))
+                          known.get("offersShown"), known.get("offersClicked"), liked,
+                          liked_summary.get("categories"))
     history = {"views": len(known.get("recentViews") or ()), "carts": known.get("carts", 0),
                "purchases": known.get("purchases", 0)}
     brands = policy.brand_shares(known.get("recentViews") or (), snapshot.products)
-    features = policy.context_features(context, history, brands)
+    features = policy.context_features(context, history, brands, liked_summary)
     # How this decision was served; not a feature of the shopper (learners skip this namespace).
-    features[DIAGNOSTICS] = {"popularFrom": source}
+    features[DIAGNOSTICS] = {"popularFrom": source, "affinityFrom": liked_from}
     if not readable:
         features[DIAGNOSTICS]["profile"] = "unavailable"
     if product_id and product is None:

@@ -40,6 +40,7 @@ POPULARITY_WEIGHT = 0.01
 DEFAULT_HALF_LIFE_HOURS = 72.0
 TOP_AFFINITIES_LOGGED = 5
 TOP_BRANDS_LOGGED = 8
+LIKED_PRODUCTS = 20  # the shopper's product affinity: this many products, shares of their sum
 
 
 @dataclass(frozen=True)
@@ -179,8 +180,40 @@ def brand_shares(recent_views: Iterable[Mapping[str, Any]], products: Mapping[st
     return {brand: round(count / total, 4) for brand, count in top}
 
 
+def liked_shares(liked: Mapping[str, float], products: Mapping[str, Product]) -> dict[str, Any]:
+    """The shopper's product affinity summed by category and by brand: the `affinity` context features."""
+    categories: dict[str, float] = {}
+    brands: dict[str, float] = {}
+    for product_id, share in liked.items():
+        product = products.get(product_id)
+        if product is None:
+            continue
+        categories[product.category] = categories.get(product.category, 0.0) + share
+        if product.brand:
+            brands[product.brand] = brands.get(product.brand, 0.0) + share
+    out: dict[str, Any] = {}
+    for name, shares, keep in (("categories", categories, TOP_AFFINITIES_LOGGED), ("brands", brands, TOP_BRANDS_LOGGED)):
+        top = sorted(shares.items(), key=lambda item: (-item[1], item[0]))[:keep]
+        if top:
+            out[name] = {k: round(v, 4) for k, v in top}
+    return out
+
+
+def liked_match(offer: Offer, liked: Mapping[str, float], liked_categories: Mapping[str, float]) -> dict[str, float]:
+    """How much of the shopper's product affinity an offer covers: its own products' shares, and its category's."""
+    match: dict[str, float] = {}
+    products = sum(liked.get(p, 0.0) for p in offer.product_ids)
+    if products > 0:
+        match["products"] = round(products, 4)
+    category = liked_categories.get(offer.category or "", 0.0) if offer.kind != FREE_SHIPPING else 0.0
+    if category > 0:
+        match["category"] = round(category, 4)
+    return match
+
+
 def context_features(context: Context, history: Mapping[str, Any],
-                     brands: Optional[Mapping[str, float]] = None) -> dict[str, Any]:
+                     brands: Optional[Mapping[str, float]] = None,
+                     liked: Optional[Mapping[str, Any]] = None) -> dict[str, Any]:
     """The context as the decision saw it, namespaced like Personalizer's context features."""
     user = context.user
     features: dict[str, Any] = {
@@ -194,6 +227,8 @@ def context_features(context: Context, history: Mapping[str, Any],
         features["interest"] = {c: round(v, 4) for c, v in top}
     if brands:
         features["brands"] = dict(brands)
+    if liked:
+        features["affinity"] = dict(liked)
     if context.product is not None:
         features["page"] = {"productId": context.product.id, "category": context.product.category,
                             "price": context.product.price}
@@ -203,12 +238,16 @@ def context_features(context: Context, history: Mapping[str, Any],
 def rank(offers: Iterable[Offer], context: Context, popular: Sequence[str], n: int,
          static_features: Optional[Mapping[str, dict[str, Any]]] = None,
          shares: Optional[Mapping[str, float]] = None,
-         shown: Optional[Mapping[str, int]] = None, clicked: Optional[Mapping[str, int]] = None) -> Ranking:
+         shown: Optional[Mapping[str, int]] = None, clicked: Optional[Mapping[str, int]] = None,
+         liked: Optional[Mapping[str, float]] = None, liked_categories: Optional[Mapping[str, float]] = None
+         ) -> Ranking:
     """Score every eligible offer and choose the best n; ties go to the more popular, then by id.
 
     `shown`/`clicked` are the shopper's own counts per offer (from the profile); each candidate
-    the shopper has seen before carries them as its `history` features (not used by the
-    baseline's score, but by learned rankers)."""
+    the shopper has seen before carries them as its `history` features. `liked` is the shopper's
+    product affinity (product -> share) and `liked_categories` the same summed by category; a
+    candidate that covers some of it carries that as its `affinity` features. Neither is used by
+    the baseline's score, but by learned rankers."""
     shown, clicked = shown or {}, clicked or {}
     shares = interest(context) if shares is None else shares
     position = {offer_id: i for i, offer_id in enumerate(popular)}
@@ -231,6 +270,10 @@ def rank(offers: Iterable[Offer], context: Context, popular: Sequence[str], n: i
         }
         if shown.get(offer.id):
             features["history"] = {"shown": shown[offer.id], "clicked": clicked.get(offer.id, 0)}
+        if liked:
+            match_ = liked_match(offer, liked, liked_categories or {})
+            if match_:
+                features["affinity"] = match_
         order = (-score, rank_ if rank_ is not None else listed, offer.id)
         scored.append((order, Scored(offer, score, features)))
     scored.sort(key=lambda item: item[0])

@@ -46,3 +46,17 @@ def problem(status: int, detail: Optional[str] = None, *, kind: Optional[str] = 
     body = document(status, detail, kind=kind, title=title, errors=errors, **extensions)
     return func.HttpResponse(json.dumps(body), status_code=status, mimetype=MEDIA_TYPE,
                              headers={"Cache-Control": "no-store", **(headers or {})})
+
+
+def bounded_int(raw: Optional[str], default: int, low: int, high: int) -> Optional[int]:
+    """A query parameter as an int from low to high (default when absent or blank), or None when it is not one."""
+    if raw is None or raw.strip() == "":
+        return default
+    raw = raw.strip()
+    return int(raw) if raw.isdigit() and low <= int(raw) <= high else None
+
+
+def invalid_query(errors: list[dict[str, str]]) -> func.HttpResponse:
+    """400 for query parameters that are wrong: each error names its field."""
+    return problem(400, "; ".join(f"{e['field']}: {e['message']}" for e in errors), kind="invalid-query",
+                   errors=errors)

@@ -1,9 +1,12 @@
 """decide(): one profile read, the baseline ranking, and exactly one offer.shown per decision."""
+import dataclasses
 from datetime import timedelta
 
+import numpy as np
 import pytest
 
-from shared import coldstart, events, offers
+from shared import affinity, coldstart, events, offers
+from shared.affinity import GLOBAL, Related
 from shared.catalog import format_time
 from shared.catalog_cache import build_snapshot
 
@@ -84,7 +87,8 @@ def test_a_decision_emits_exactly_one_offer_shown_event_describing_it():
     assert data.context["user"] == {"segment": "student", "region": "eu-west", "device": "mobile"}
     assert data.context["interest"] == {"garden": 1.0}
     assert data.context["history"] == {"views": 1, "carts": 0, "purchases": 0}
-    assert data.context["diagnostics"] == {"popularFrom": "redis"}
+    assert data.context["diagnostics"] == {"popularFrom": "redis", "affinityFrom": "none"}
+    assert "affinity" not in data.context  # no related-products table yet
 
 
 def test_the_published_event_is_a_valid_cloudevent_that_parses_back():
@@ -168,3 +172,46 @@ def test_the_answer_has_the_contract_fields_and_timings_are_recorded():
     assert {"offerId", "title", "kind", "probability", "score"} <= set(first) and first["probability"] == 1.0
     assert set(world.timings) == {"profile_read", "scoring", "total"}
     assert world.timings["total"] >= world.timings["scoring"] >= 0
+
+
+def related_table():
+    # the profile's product "p" is related to "p-toy"; the student segment's new shoppers like p-toy most
+    return Related(items=["p", "p-toy"], indptr=np.array([0, 1, 1]), indices=np.array([1], np.int32),
+                   scores=np.array([0.5], np.float32),
+                   coldstart={GLOBAL: [("p", 1.0)], "student": [("p-toy", 0.6), ("p", 0.4)]})
+
+
+def liked_lists(world, table):
+    return coldstart.PopularityLists(world.mget, lambda segment: table.coldstart.get(segment or GLOBAL, []),
+                                     prefix=affinity.KEY_PREFIX)
+
+
+def test_a_shoppers_recent_views_times_the_related_table_are_logged_as_their_product_affinity():
+    world = World(profiles={"u1": profile()})
+    table = related_table()
+    ports = dataclasses.replace(world.ports(), related=lambda: table, liked=liked_lists(world, table).get)
+    decision = offers.decide("u1", None, 5, ports)
+    context = decision.event.data.context
+    assert context["affinity"] == {"categories": {"toys": 1.0}, "brands": {"B": 1.0}}
+    assert context["diagnostics"]["affinityFrom"] == "history"
+    features = {c.offerId: c.features for c in decision.event.data.candidates}
+    assert features["o-toy-deal"]["affinity"] == {"products": 1.0, "category": 1.0}
+    assert features["o-toys"]["affinity"] == {"category": 1.0}
+    assert "affinity" not in features["o-books"] and "affinity" not in features["o-ship"]
+
+
+def test_a_new_shopper_gets_their_segments_cold_start_product_list_and_redis_down_the_tables():
+    table = related_table()
+    world = World(redis_lists={coldstart.GLOBAL_KEY: '["o-books"]',
+                               coldstart.segment_key("student", affinity.KEY_PREFIX): '[["p-toy", 0.9], ["p", 0.1]]'})
+    ports = dataclasses.replace(world.ports(), related=lambda: table, liked=liked_lists(world, table).get)
+    decision = offers.decide("u1", None, 3, ports)
+    context = decision.event.data.context
+    assert decision.cold_start is True and context["diagnostics"]["affinityFrom"] == "redis"
+    assert context["affinity"] == {"categories": {"toys": 0.9}, "brands": {"B": 0.9}}
+    down = World(redis_down=True)
+    ports = dataclasses.replace(down.ports(), related=lambda: table, liked=liked_lists(down, table).get)
+    fallback = offers.decide("u1", None, 3, ports)
+    context = fallback.event.data.context
+    assert context["diagnostics"] == {"popularFrom": "fallback", "affinityFrom": "fallback"}
+    assert context["affinity"]["categories"] == {"toys": 0.6} and len(fallback.offers) == 3
