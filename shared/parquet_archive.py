@@ -108,7 +108,7 @@ class ParquetArchive:
         """(events, decisions) with start <= time <= end, each event and decision once: the hours from
         start's to end's, from Parquet where the hour's manifest matches its raw batches (or the raw
         batches are gone), from the raw batches otherwise. With `*_columns`, only those columns are
-        read (they must include `id`/`decisionId` and `time`); an empty tuple reads no events. With
+        read (they must include `id`/`decisionId` and `time`); an empty tuple reads none of that kind. With
         `decision_ids`, only those decisions are kept, as each file is decoded."""
         start, end = compaction.utc(start), compaction.utc(end)
         sources = self.raw_sources(start, end)
@@ -122,14 +122,16 @@ class ParquetArchive:
         parts = self._parquet(compacted, columns, schemas, only)
         raw_events, raw_decisions = dataset.tables(self._records(n for h in pending for n, _ in sources[h]))
         events = dataset.concat([*parts[EVENTS], dataset.select(raw_events, event_columns)], schemas[EVENTS])
-        decisions = dataset.concat([*parts[DECISIONS], compaction.keep_only(dataset.select(raw_decisions,
-                                                                                             decision_columns), only)],
-                                   schemas[DECISIONS])
         if event_columns == ():
             events = schemas[EVENTS].empty_table()
         else:
             events = compaction.between(compaction.unique_by(events, "id"), start, end)
-        decisions = compaction.between(dataset.dedupe(decisions), start, end)
+        if decision_columns == ():
+            decisions = schemas[DECISIONS].empty_table()
+        else:
+            decisions = dataset.concat([*parts[DECISIONS], compaction.keep_only(dataset.select(
+                raw_decisions, decision_columns), only)], schemas[DECISIONS])
+            decisions = compaction.between(dataset.dedupe(decisions), start, end)
         log.info("loaded %s..%s: %d hours from Parquet, %d from the raw archive, %d events, %d decisions",
                  compaction.iso(start), compaction.iso(end), len(compacted), len(pending), events.num_rows,
                  decisions.num_rows)

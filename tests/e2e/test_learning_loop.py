@@ -22,7 +22,8 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 import pytest
 
-from shared import model_store, parquet_archive, resources, settings, storage
+from shared import affinity, affinity_store, cache, coldstart, model_store, parquet_archive, policy, resources, settings
+from shared import storage
 from shared.catalog_cache import build_snapshot
 from shared.learning import dataset
 from shared.learning.model import LinearModel
@@ -31,7 +32,7 @@ from shared.simulation.shopper import Behaviour, Shown
 from shared.simulation.world import World, WorldParams
 
 from .conftest import SUITE_SETTINGS
-from .offers_world import get_offers
+from .offers_world import forget_profile, get_offers, read_hub
 from .offers_world import seeded  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.timeout(1800)
@@ -202,3 +203,76 @@ def test_a_corrupt_or_missing_model_blob_serves_the_baseline_and_health_is_degra
         assert health["status"] == "degraded"
         assert version in health["dependencies"]["model"]
         assert ("cannot be loaded" in health["dependencies"]["model"])
+
+
+@pytest.fixture(scope="module")
+def affinity_api(learning_api, stack, seeded):
+    """The host with a related-products table and cold-start product lists from a retrain
+    (the learning test's, or a short shopping session's when that one did not run)."""
+    config = settings.load(stack.settings)
+    models = storage.blob_service(config.storage).get_container_client(resources.MODELS)
+    if not models.get_blob_client(affinity_store.BLOB).exists():
+        shoppers = Shoppers(learning_api, seeded)
+        shoppers.shop(RETRAIN_EVERY)
+        wait_archived(config, set(shoppers.decisions))
+        status, report = call(learning_api, "POST", "admin/retrain")
+        assert status == 200 and report["affinity"]["written"], report
+    time.sleep(float(LEARNING_SETTINGS["MODEL_REFRESH_SECONDS"]) + 0.5)  # the host looks for the table
+    return learning_api
+
+
+def test_related_products_of_the_seeded_catalog_are_mostly_from_their_own_category(affinity_api, seeded):
+    shares = []
+    for product in seeded.products:
+        status, body = call(affinity_api, "GET", f"products/{product['id']}/related?n=5")
+        assert status == 200 and body["version"] and len(body["related"]) == 5, body
+        similar = [r for r in body["related"] if r["basis"] == "similar"]
+        assert similar and product["id"] not in {r["productId"] for r in body["related"]}
+        shares.append(np.mean([r["category"] == product["category"] for r in similar]))
+    print(f"related products from the product's own category: {np.mean(shares):.0%} on average")
+    assert np.mean(shares) >= 0.75
+    status, problem = call(affinity_api, "GET", "products/no-such-product/related")
+    assert status == 404 and problem["errors"][0]["field"] == "productId"
+
+
+def cold_decision(stack, api, user: str) -> dict:
+    """GET /api/offers for a user whose profile is gone, and the context its offer.shown logged."""
+    forget_profile(stack, user)
+    since = datetime.now(timezone.utc) - timedelta(seconds=2)
+    status, body, _ = get_offers(api, {"userId": user, "n": 2})
+    assert status == 200 and body["coldStart"] is True and len(body["offers"]) == 2, body
+    [event] = read_hub(stack, since, lambda e: e.get("id") == body["eventId"], count=1)
+    return event["data"]["context"]
+
+
+def top_category(listed: list, products: dict) -> str:
+    shares: dict = {}
+    for product_id, share in listed[:policy.LIKED_PRODUCTS]:
+        category = products[product_id]["category"]
+        shares[category] = shares.get(category, 0.0) + share
+    return max(shares, key=lambda c: (shares[c], c))
+
+
+def test_a_new_shopper_gets_their_segments_cold_start_list_and_without_redis_the_tables(affinity_api, stack, seeded):
+    config = settings.load(stack.settings)
+    products = {p["id"]: p for p in seeded.products}
+    first, second = (next(u for u in seeded.users if u.get("segment") == s) for s in ("student", "premium"))
+    listed = json.loads(cache.redis_client(config.redis_url).get(
+        coldstart.segment_key(first["segment"], affinity.KEY_PREFIX)))
+    context = cold_decision(stack, affinity_api, first["id"])
+    assert context["diagnostics"]["affinityFrom"] == "redis"
+    categories = context["affinity"]["categories"]
+    assert max(categories, key=lambda c: (categories[c], c)) == top_category(listed, products)
+
+    # Redis down: the same kind of list from the table the host holds, and still 200
+    table = affinity.Related.from_bytes(storage.blob_service(config.storage).get_container_client(resources.MODELS)
+                                        .download_blob(affinity_store.BLOB).readall())
+    stack.down(["redis"], quiet=True)
+    try:
+        context = cold_decision(stack, affinity_api, second["id"])
+    finally:
+        stack.up(["redis"])
+    assert context["diagnostics"]["affinityFrom"] == "fallback"
+    categories = context["affinity"]["categories"]
+    assert max(categories, key=lambda c: (categories[c], c)) == top_category(
+        table.coldstart[second["segment"]], products)

@@ -147,6 +147,10 @@ def test_the_window_holds_every_event_once_from_parquet_and_the_raw_archive(stor
     assert some.column_names == list(dataset.CANDIDATE_COLUMNS) and None not in some.column("candidates").to_pylist()
     _, none = store.load(H3, NOW, (), dataset.CANDIDATE_COLUMNS, decision_ids=[])
     assert none.num_rows == 0
+    # only product events' columns and no decisions, as the product-affinity step reads them
+    products, no_decisions = store.load(H3, NOW, ("id", "type", "userId", "productId", "time"), ())
+    assert sorted(products.column("id").to_pylist()) == ids(everything) and no_decisions.num_rows == 0
+    assert products.column_names == ["id", "type", "userId", "productId", "time"]
 
     later, _ = store.load(H4, NOW)  # the window's start excludes H3's events
     assert sorted(later.column("id").to_pylist()) == ids([e for e in everything if e["time"] >= "2026-11-22T04"])
