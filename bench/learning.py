@@ -61,7 +61,8 @@ Environment: BENCH_LEARNING_IMPRESSIONS (50000), BENCH_LEARNING_FINAL (5000; 0: 
 BENCH_LEARNING_WINDOW (5000), BENCH_LEARNING_RETRAIN_EVERY (5000), BENCH_LEARNING_POLICIES
 (all four), BENCH_LEARNING_VW_FEATURES (logged), BENCH_LEARNING_SIZES
 (10000,100000,1000000; empty: none), BENCH_LEARNING_FULL_READ_MAX (100000),
-BENCH_LEARNING_MEMORY_FLOOR_MIB (4096).
+BENCH_LEARNING_MEMORY_FLOOR_MIB (4096), BENCH_LEARNING_AFFINITY (1: offerloop's decisions carry the shopper's
+product affinity from the related-products table its retrains compute, as in the app; 0: not).
 """
 from __future__ import annotations
 
@@ -104,6 +105,8 @@ FULL_READ_MAX = int(os.environ.get("BENCH_LEARNING_FULL_READ_MAX", "100000"))
 SEED = 7
 LAST = 10_000  # the acceptance span: the last impressions of each run
 FINAL = int(os.environ.get("BENCH_LEARNING_FINAL", "5000"))  # impressions served by offerloop's policy after the run
+# offerloop's retrains also compute the related-products table, whose product affinity its decisions log (0: not)
+AFFINITY = os.environ.get("BENCH_LEARNING_AFFINITY", "1") != "0"
 BASE = 50_000  # logged decisions the retraining tables are tiled from
 VW_ARGS = "--cb_explore_adf --epsilon 0.2 --power_t 0 -l 0.001 --cb_type mtr -q ::"
 WORKER_TIMEOUT = 600.0  # seconds for one size's retrain
@@ -392,7 +395,9 @@ def _policy(name: str, world, options) -> tuple[policy.Chooser, Greedy, Callable
         clock = EventClock(options.start)
         # the retrains of IMPRESSIONS impressions, then the last model serves FINAL more, unchanged
         learner = Learner(retrain_every=RETRAIN_EVERY, seed=SEED, clock=clock,
-                          max_retrains=IMPRESSIONS // RETRAIN_EVERY if FINAL and RETRAIN_EVERY else None)
+                          max_retrains=IMPRESSIONS // RETRAIN_EVERY if FINAL and RETRAIN_EVERY else None,
+                          segments={u.id: u.segment for u in world.users.values() if u.segment},
+                          affinity=AFFINITY)
         chooser = learner.chooser
 
         def greedy(context, candidates, truth):
@@ -438,7 +443,8 @@ def learning_curves(names: Sequence[str] = POLICIES) -> list[Run]:
         recorder = Recorder(chooser, greedy, world, frozen or (lambda: False))
         run_options = dataclasses.replace(options, impressions=IMPRESSIONS + FINAL) if frozen else options
         measured = simulate.run_headless(recorder, run_options, params, spec, snapshot=snapshot, name=name,
-                                         on_events=on_events)
+                                         on_events=on_events,
+                                         related=(lambda: learner.related) if learner is not None else lambda: None)
         figures_ = {**figures(measured.result, recorder.decided), "wallSeconds": measured.wall_seconds,
                     "impressionsPerSecond": measured.impressions_per_second, **extra()}
         runs.append(Run(name, figures_, learner))

@@ -57,7 +57,8 @@ class Measured:
 def run_headless(chosen: Union[str, policy.Chooser], options: Options, params: WorldParams = WorldParams(),
                  spec: catalog.CatalogSpec = catalog.CatalogSpec(), progress: bool = True,
                  snapshot: Optional[Snapshot] = None, name: Optional[str] = None,
-                 on_events: Callable[[list[events.Event]], None] = lambda batch: None) -> Measured:
+                 on_events: Callable[[list[events.Event]], None] = lambda batch: None,
+                 related: Callable[[], Optional[Any]] = lambda: None) -> Measured:
     """One headless run of `options.impressions` impressions, timed, with a tqdm bar when `progress`.
 
     `chosen` is a built-in policy's name (headless.POLICIES) or a chooser (then `name` names it
@@ -69,7 +70,7 @@ def run_headless(chosen: Union[str, policy.Chooser], options: Options, params: W
         name, chooser = name or chosen, headless.chooser(chosen, world, options.seed)
     else:
         name, chooser = name or "custom", chosen
-    simulator = headless.Simulator(world, snapshot, chooser, options, name, on_events)
+    simulator = headless.Simulator(world, snapshot, chooser, options, name, on_events, related)
     began = time.perf_counter()
     with tqdm(total=options.impressions, desc=name, unit="imp", disable=not progress or None,
               leave=False) as bar:
@@ -246,9 +247,10 @@ def simulate(impressions: int, policies: tuple[str, ...], retrain_every: int, se
     runs = []
     for name in _policies(policies):
         if name == LEARNED:
-            learner = Learner(retrain_every=retrain_every, seed=seed)
+            learner = Learner(retrain_every=retrain_every, seed=seed,
+                              segments={u.id: u.segment for u in snapshot.users.values() if u.segment})
             runs.append(run_headless(learner.chooser, options, params, spec, snapshot=snapshot, name=LEARNED,
-                                     on_events=learner.on_events))
+                                     on_events=learner.on_events, related=lambda: learner.related))
             promoted = [r for r in learner.reports if r.get("promoted")]
             click.echo(f"learned: {len(learner.reports)} retrains, {len(promoted)} promoted; "
                        f"serving {learner.model.version if learner.model else 'the baseline'}")

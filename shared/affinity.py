@@ -284,6 +284,12 @@ class Related:
 MAX_RELATED = 50
 
 
+def coldstart_list(table: Optional[Related], segment: Optional[str]) -> list[tuple[str, float]]:
+    """A segment's cold-start product list from the table (the global one for an unknown segment)."""
+    lists = table.coldstart if table is not None else {}
+    return lists.get(segment or GLOBAL) or lists.get(GLOBAL, [])
+
+
 def related_products(table: Optional[Related], product_id: str, category: Optional[str],
                      describe: Callable[[str], Optional[Mapping[str, Any]]], n: int) -> list[dict[str, Any]]:
     """The GET /api/products/{id}/related answer's items: the product's most similar products

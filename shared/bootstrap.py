@@ -159,13 +159,9 @@ def _offer_ports() -> offers.Ports:
     popular = coldstart.PopularityLists(lambda keys: cache.from_settings(config).mget(keys),
                                         lambda segment: cache_.get().fallback(segment))
     related = related_cache()
-
-    def liked_fallback(segment: Optional[str]) -> list:  # the table's own copy of the lists
-        table = related.get()
-        lists = table.coldstart if table is not None else {}
-        return lists.get(segment or affinity.GLOBAL) or lists.get(affinity.GLOBAL, [])
-
-    liked = coldstart.PopularityLists(lambda keys: cache.from_settings(config).mget(keys), liked_fallback,
+    # without Redis, the table's own copy of the cold-start product lists
+    liked = coldstart.PopularityLists(lambda keys: cache.from_settings(config).mget(keys),
+                                      lambda segment: affinity.coldstart_list(related.get(), segment),
                                       prefix=affinity.KEY_PREFIX, name="cold-start product lists")
     send = publisher.for_settings(config)
     return offers.Ports(

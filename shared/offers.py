@@ -103,23 +103,24 @@ def _liked(ports: Ports, profile: Optional[dict], cold: bool, segment: Optional[
            now: datetime) -> tuple[dict[str, float], str]:
     """The shopper's product affinity (product -> share) and where it came from: their recent views
     times the related-products table, or for a cold start their segment's cold-start product list."""
-    if cold:
-        try:
+    try:
+        if cold:
             listed, source = ports.liked(segment)
-        except Exception as error:  # the lists must never fail an offer request
-            log.warning("cold-start product list of %s unavailable: %s", segment, error)
-            return {}, "unavailable"
-        top = [(str(p), float(s)) for p, s in listed[:policy.LIKED_PRODUCTS]]
-        total = sum(s for _, s in top) or 1.0
-        return {p: round(s / total, 6) for p, s in top}, source
-    related = ports.related()
-    if related is None:
-        return {}, "none"
-    history = []
-    for view in (profile or {}).get("recentViews") or ():
-        hours = max((now - parse_time(view["time"])).total_seconds() / 3600, 0.0)
-        history.append((view["productId"], 0.5 ** (hours / ports.half_life_hours) if ports.half_life_hours > 0 else 1.0))
-    return dict(related.personal(history, policy.LIKED_PRODUCTS)), "history"
+            top = [(str(p), float(s)) for p, s in listed[:policy.LIKED_PRODUCTS]]
+            total = sum(s for _, s in top) or 1.0
+            return {p: round(s / total, 6) for p, s in top}, source
+        related = ports.related()
+        if related is None:
+            return {}, "none"
+        history = []
+        for view in (profile or {}).get("recentViews") or ():
+            hours = max((now - parse_time(view["time"])).total_seconds() / 3600, 0.0)
+            weight = 0.5 ** (hours / ports.half_life_hours) if ports.half_life_hours > 0 else 1.0
+            history.append((view["productId"], weight))
+        return dict(related.personal(history, policy.LIKED_PRODUCTS)), "history"
+    except Exception as error:  # a malformed list or profile must never fail an offer request
+        log.warning("product affinity of a %s shopper unavailable: %s", "cold-start" if cold else "known", error)
+        return {}, "unavailable"
 
 
 def decide(user_id: str, product_id: Optional[str], n: int, ports: Ports) -> Decision:

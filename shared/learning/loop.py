@@ -3,19 +3,21 @@ retrained every N impressions by the same retrain job, from the events it logged
 
 The events a run logs are turned into the archive's tables (`dataset.tables`) as they come,
 the registry is in memory, and the clock is the simulation's; everything else (features,
-exploration, the reward join, fitting, offline evaluation and the promotion gate) is the code
-the function app runs.
+exploration, the reward join, fitting, offline evaluation and the promotion gate, and the
+product-affinity step with its related-products table) is the code the function app runs.
 """
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, Collection, Optional, Sequence
+from typing import Any, Callable, Collection, Mapping, Optional, Sequence
 
 import pyarrow as pa
 
+from .. import affinity_job
 from .. import events as ev
+from ..affinity import Related
 from . import compaction, dataset, retrain
 from .explore import LearnedChooser, Serving
 from .retrain import LearningConfig, MemoryRegistry
@@ -31,6 +33,9 @@ class Learner:
     seed: int = 7
     clock: Optional[Callable[[], datetime]] = None  # default: the time of the latest event seen
     registry: MemoryRegistry = field(default_factory=MemoryRegistry)
+    segments: Mapping[str, str] = field(default_factory=dict)  # userId -> segment, for the cold-start lists
+    affinity: bool = True  # each retrain also computes the related-products table (`related`)
+    related: Optional[Related] = None
     reports: list[dict[str, Any]] = field(default_factory=list)
     _records: list[dict] = field(default_factory=list)
     _events: list[pa.Table] = field(default_factory=list)
@@ -77,6 +82,11 @@ class Learner:
         self._shown_since = 0
         ports = retrain.JobPorts(load=self.load, registry=self.registry, clock=self.clock or (lambda: self._latest))
         report = retrain.run(ports, self.config, force=True)
+        if self.affinity:
+            # the app writes the lists to Redis too; here the table's own copy serves them
+            step = affinity_job.Ports(load=self.load, segments=lambda: self.segments,
+                                      save=lambda table: setattr(self, "related", table), publish=lambda values: None)
+            report["affinity"] = affinity_job.run(step, ports.clock(), self.config.window_days)
         self.reports.append(report)
         pointer = self.registry.pointer()
         if pointer:

@@ -18,7 +18,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Optional
 
-from .. import catalog, events, offers, policy, projections
+from .. import affinity, catalog, events, offers, policy, projections
+from ..affinity import Related
 from ..catalog_cache import Snapshot, build_snapshot
 from . import shopper
 from .shopper import Behaviour, Shown, Tally, Timing
@@ -115,7 +116,8 @@ class Simulator:
 
     def __init__(self, world: World, snapshot: Snapshot, choose: policy.Chooser, options: Options,
                  policy_name: str = "custom",
-                 on_events: Callable[[list[events.Event]], None] = lambda batch: None):
+                 on_events: Callable[[list[events.Event]], None] = lambda batch: None,
+                 related: Callable[[], Optional[Related]] = lambda: None):
         self.world, self.snapshot, self.options = world, snapshot, options
         self.on_events = on_events
         self.profiles: dict[str, dict] = {}
@@ -128,7 +130,8 @@ class Simulator:
         self._offer_ports = offers.Ports(
             read_profile=self.profiles.get, catalog=lambda: snapshot,
             popular=lambda segment: (snapshot.fallback(segment), "in-process"),
-            publish=self._pending.append, clock=lambda: self.clock, choose=choose)
+            publish=self._pending.append, clock=lambda: self.clock, choose=choose,
+            related=related, liked=lambda segment: (affinity.coldstart_list(related(), segment), "in-process"))
         self._ports = shopper.Ports(world=world, decide=self._decide, post=self._post, clock=lambda: self.clock)
         self._heap: list[tuple[float, int, shopper.Step]] = []
         run_id = f"headless-{options.seed}"

@@ -1,4 +1,5 @@
 """Item-item co-occurrence similarity, decayed user affinity, the stored table and the retrain step."""
+from collections import Counter
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
@@ -7,6 +8,7 @@ import pytest
 from shared import affinity, affinity_job, catalog, events
 from shared.affinity import AffinityError, AffinityParams, Interactions, Related
 from shared.learning import dataset
+from shared.learning.loop import Learner
 from shared.simulation import headless
 from shared.simulation.world import World, WorldParams
 
@@ -158,3 +160,26 @@ def test_related_products_in_the_seeded_catalog_are_mostly_from_its_category_aft
     assert np.mean(shares) >= 0.8 and np.mean(np.array(shares) > 0.5) >= 0.8
     # and a cold-start list for every segment, and one overall
     assert set(related.coldstart) == {affinity.GLOBAL} | {u.segment for u in snapshot.users.values() if u.segment}
+
+
+def test_the_headless_learner_computes_the_table_and_its_decisions_then_carry_the_shoppers_affinity():
+    spec = catalog.CatalogSpec(seed=11, products=60, offers=30, users=40, categories=5)
+    snapshot = headless.catalog_snapshot(spec)
+    world = World(WorldParams(), snapshot.products, snapshot.offers, snapshot.users)
+    learner = Learner(retrain_every=1000, seed=3, max_retrains=1,
+                      segments={u.id: u.segment for u in snapshot.users.values() if u.segment})
+    logged = []
+
+    def on_events(batch):
+        logged.extend(batch)
+        learner.on_events(batch)
+
+    headless.Simulator(world, snapshot, learner.chooser, headless.Options(2000, users=40), "learned", on_events,
+                       related=lambda: learner.related).run()
+    assert learner.related is not None and learner.reports[0]["affinity"]["written"] is True
+    sources = Counter(e.data.context["diagnostics"]["affinityFrom"] for e in logged if e.type == events.OFFER_SHOWN)
+    assert sources["none"] > 0 and sources["history"] > 0  # before the first retrain, and after it
+    after = [e for e in logged if e.type == events.OFFER_SHOWN
+             and e.data.context["diagnostics"]["affinityFrom"] == "history"]
+    assert all(e.data.context["affinity"]["categories"] for e in after)
+    assert any("affinity" in c.features for e in after for c in e.data.candidates)

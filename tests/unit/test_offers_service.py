@@ -215,3 +215,14 @@ def test_a_new_shopper_gets_their_segments_cold_start_product_list_and_redis_dow
     context = fallback.event.data.context
     assert context["diagnostics"] == {"popularFrom": "fallback", "affinityFrom": "fallback"}
     assert context["affinity"]["categories"] == {"toys": 0.6} and len(fallback.offers) == 3
+
+
+def test_a_malformed_cold_start_product_list_leaves_the_affinity_out_and_the_offers_still_come():
+    table = related_table()
+    world = World(redis_lists={coldstart.GLOBAL_KEY: '["o-books"]',
+                               coldstart.segment_key("student", affinity.KEY_PREFIX): '["p-toy", "p"]'})
+    ports = dataclasses.replace(world.ports(), related=lambda: table, liked=liked_lists(world, table).get)
+    decision = offers.decide("u1", None, 3, ports)
+    context = decision.event.data.context
+    assert context["diagnostics"]["affinityFrom"] == "unavailable" and "affinity" not in context
+    assert len(decision.offers) == 3
