@@ -36,6 +36,7 @@ EXPECTED: dict[str, list[dict]] = {
     "get_health": [B("httpTrigger", "IN", "req", route="health", methods=["GET"], authLevel="ANONYMOUS"), B("http", "OUT", "$return")],
     "post_events": [B("httpTrigger", "IN", "req", route="events", methods=["POST"], authLevel="ANONYMOUS"), B("http", "OUT", "$return")],
     "get_offers": [B("httpTrigger", "IN", "req", route="offers", methods=["GET"], authLevel="ANONYMOUS"), B("http", "OUT", "$return")],
+    "related_products": [B("httpTrigger", "IN", "req", route="products/{productId}/related", methods=["GET"], authLevel="ANONYMOUS"), B("http", "OUT", "$return")],
     "refresh_coldstart": [B("timerTrigger", "IN", "timer", schedule="0 5 * * * *")],
     "ingest_activity": [B("eventHubTrigger", "IN", "events", eventHubName="%EVENTHUB_NAME%", connection="EventHubConnection", cardinality="MANY", consumerGroup="ingest", dataType="BINARY")],
     "simulation_start": [B("httpTrigger", "IN", "req", route="simulation/start", methods=["POST"], authLevel="FUNCTION"), B("http", "OUT", "$return")],
