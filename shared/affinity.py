@@ -101,8 +101,10 @@ class Affinity:
 
     def recommend(self, rows: Sequence[int], k: int, exclude_seen: bool = True,
                   chunk: int = 1024) -> tuple[np.ndarray, np.ndarray]:
-        """The top k item indices per user, best first, and their scores (-inf pads a short list)."""
+        """The top k item indices per user, best first, and their scores (-inf for seen items a short
+        list had to include); k is at most the number of items."""
         rows = np.asarray(rows, dtype=np.int64)
+        k = min(k, len(self.items))
         top = np.zeros((len(rows), k), dtype=np.int64)
         best = np.full((len(rows), k), -np.inf)
         for start in range(0, len(rows), chunk):

@@ -183,3 +183,9 @@ def test_the_headless_learner_computes_the_table_and_its_decisions_then_carry_th
              and e.data.context["diagnostics"]["affinityFrom"] == "history"]
     assert all(e.data.context["affinity"]["categories"] for e in after)
     assert any("affinity" in c.features for e in after for c in e.data.candidates)
+
+
+def test_asking_for_more_recommendations_than_items_gives_every_item_once():
+    fitted = affinity.fit(interactions(("u1", "a", 1, 0), ("u1", "b", 1, 0), ("u2", "a", 1, 0)))
+    top, scores = fitted.recommend([fitted.user_index()["u2"]], k=10)
+    assert top.shape == (1, 2) and fitted.items[top[0][0]] == "b" and scores[0][1] == -np.inf
