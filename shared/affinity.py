@@ -116,7 +116,7 @@ class Affinity:
             top[start:start + len(part)], best[start:start + len(part)] = _top(scores, k)
         return top, best
 
-    def related(self, segments: Optional[Mapping[str, str]] = None) -> "Related":
+    def related(self, segments: Optional[Mapping[str, str]] = None, version: str = "") -> "Related":
         """The stored form: top neighbours per item and the cold-start lists (user -> segment)."""
         keep = self.params.neighbours
         similarity = self.similarity
@@ -135,7 +135,7 @@ class Affinity:
                        indptr=np.asarray(indptr, dtype=np.int64),
                        indices=np.concatenate(indices).astype(np.int32) if indices else np.zeros(0, np.int32),
                        scores=np.concatenate(scores).astype(np.float32) if scores else np.zeros(0, np.float32),
-                       coldstart=self.coldstart(segments or {}), params=self.params)
+                       coldstart=self.coldstart(segments or {}), params=self.params, version=version)
 
     def coldstart(self, segments: Mapping[str, str]) -> dict[str, list[tuple[str, float]]]:
         """The most liked items per segment (users -> segment) and overall (under GLOBAL), best first,

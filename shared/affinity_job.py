@@ -14,7 +14,6 @@ The blob is written first: it is what the offers function falls back to when Red
 """
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass
@@ -30,7 +29,6 @@ from .affinity import AffinityParams, Related
 
 log = logging.getLogger(__name__)
 
-KEY_PREFIX = affinity.KEY_PREFIX
 EVENT_COLUMNS = ("id", "type", "userId", "productId", "time")
 KINDS = {events.PRODUCT_VIEWED: affinity.VIEW, events.CART_ADDED: affinity.CART,
          events.PRODUCT_PURCHASED: affinity.PURCHASE}
@@ -48,12 +46,6 @@ def interactions(table: pa.Table, weights: Mapping[str, float] = affinity.DEFAUL
     return affinity.Interactions(np.array(table.column("userId").to_pylist(), dtype=object),
                                  np.array(table.column("productId").to_pylist(), dtype=object),
                                  np.array([weight_of[k] for k in kinds], dtype=np.float64), times.astype(np.float64))
-
-
-def redis_values(related: Related) -> dict[str, str]:
-    return {(coldstart.global_key(KEY_PREFIX) if segment == affinity.GLOBAL
-             else coldstart.segment_key(segment, KEY_PREFIX)): json.dumps(items)
-            for segment, items in related.coldstart.items()}
 
 
 @dataclass
@@ -77,13 +69,12 @@ def run(ports: Ports, now: datetime, window_days: float, params: AffinityParams 
         report["reason"] = "no product views, cart additions or purchases in the training window"
         return report
     fitted = affinity.fit(found, params, now=now.timestamp())
-    related = fitted.related(ports.segments())
-    related.version = version or now.strftime("%Y%m%dT%H%M%SZ")
+    related = fitted.related(ports.segments(), version or now.strftime("%Y%m%dT%H%M%SZ"))
     fitted_at = time.perf_counter()
     ports.save(related)
     published: Optional[str] = None
     try:
-        ports.publish(redis_values(related))
+        ports.publish(coldstart.redis_values(related.coldstart, affinity.KEY_PREFIX))
     except Exception as error:  # Redis down: the offers function falls back to the blob's lists
         published = f"{type(error).__name__}: {error}"
         log.warning("cold-start product lists not written to Redis (the blob has them): %s", published)

@@ -93,9 +93,10 @@ def popularity(offers: Iterable[Offer], segments: Counter, now: datetime,
     return lists
 
 
-def redis_values(lists: Mapping[Optional[str], list[str]]) -> dict[str, str]:
-    return {(GLOBAL_KEY if segment is None else segment_key(segment)): json.dumps(ids)
-            for segment, ids in lists.items()}
+def redis_values(lists: Mapping[Optional[str], list], prefix: str = KEY_PREFIX) -> dict[str, str]:
+    """Key -> JSON of each list; the global list is the one under None or ""."""
+    return {(segment_key(segment, prefix) if segment else global_key(prefix)): json.dumps(items)
+            for segment, items in lists.items()}
 
 
 def run(offers: Iterable[Offer], segments: Counter, totals: Mapping[str, tuple[int, int]],

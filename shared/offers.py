@@ -22,7 +22,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, Optional
 
-from . import events, policy
+import numpy as np
+
+from . import affinity, events, policy
 from .affinity import Related
 from .catalog import User, parse_time
 from .catalog_cache import Snapshot
@@ -112,11 +114,10 @@ def _liked(ports: Ports, profile: Optional[dict], cold: bool, segment: Optional[
         related = ports.related()
         if related is None:
             return {}, "none"
-        history = []
-        for view in (profile or {}).get("recentViews") or ():
-            hours = max((now - parse_time(view["time"])).total_seconds() / 3600, 0.0)
-            weight = 0.5 ** (hours / ports.half_life_hours) if ports.half_life_hours > 0 else 1.0
-            history.append((view["productId"], weight))
+        views = (profile or {}).get("recentViews") or ()
+        ages = np.array([(now - parse_time(v["time"])).total_seconds() for v in views], dtype=np.float64)
+        weights = affinity.decay(ages, ports.half_life_hours / 24).tolist()
+        history = zip((v["productId"] for v in views), weights)
         return dict(related.personal(history, policy.LIKED_PRODUCTS)), "history"
     except Exception as error:  # a malformed list or profile must never fail an offer request
         log.warning("product affinity of a %s shopper unavailable: %s", "cold-start" if cold else "known", error)

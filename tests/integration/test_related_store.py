@@ -23,9 +23,7 @@ def container(stack):
 
 def table(version: str):
     rows = [(f"u{i}", "a", 1, 0) for i in range(3)] + [(f"u{i}", "b", 1, 0) for i in range(2)] + [("u0", "c", 1, 0)]
-    related = affinity.fit(Interactions.of(rows), AffinityParams()).related({"u0": "student"})
-    related.version = version
-    return related
+    return affinity.fit(Interactions.of(rows), AffinityParams()).related({"u0": "student"}, version)
 
 
 def test_a_saved_table_reads_back_and_an_unchanged_one_is_not_downloaded_again(container):

@@ -61,11 +61,10 @@ def test_recommendations_are_the_cooccurring_items_the_user_has_not_seen():
 def test_the_table_keeps_the_top_neighbours_best_first_and_round_trips():
     rows = [(f"u{i}", "a", 1, 0) for i in range(4)] + [(f"u{i}", "b", 1, 0) for i in range(3)] \
         + [(f"u{i}", "c", 1, 0) for i in range(1)] + [("u9", "d", 1, 0)]
-    related = affinity.fit(interactions(*rows), AffinityParams(neighbours=1)).related({"u0": "student"})
+    related = affinity.fit(interactions(*rows), AffinityParams(neighbours=1)).related({"u0": "student"}, "v1")
     assert [i for i, _ in related.of("a")] == ["b"] and related.of("d") == [] and related.of("zzz") == []
     full = affinity.fit(interactions(*rows)).related()
     assert [i for i, _ in full.of("a", 10)] == ["b", "c"] and [i for i, _ in full.of("a", 1)] == ["b"]
-    related.version = "v1"
     again = Related.from_bytes(related.to_bytes())
     assert again.items == related.items and again.of("a") == related.of("a") and again.version == "v1"
     assert again.coldstart == related.coldstart and again.params == related.params

@@ -181,16 +181,20 @@ def related_table():
                    coldstart={GLOBAL: [("p", 1.0)], "student": [("p-toy", 0.6), ("p", 0.4)]})
 
 
-def liked_lists(world, table):
-    return coldstart.PopularityLists(world.mget, lambda segment: table.coldstart.get(segment or GLOBAL, []),
-                                     prefix=affinity.KEY_PREFIX)
+def with_table(world, table=None):
+    """The world's ports with a related-products table, and its cold-start product lists from the fake Redis."""
+    table = table or related_table()
+    lists = coldstart.PopularityLists(world.mget, lambda segment: affinity.coldstart_list(table, segment),
+                                      prefix=affinity.KEY_PREFIX)
+    return dataclasses.replace(world.ports(), related=lambda: table, liked=lists.get)
+
+
+def student_lists(products: str) -> dict:
+    return {coldstart.GLOBAL_KEY: '["o-books"]', coldstart.segment_key("student", affinity.KEY_PREFIX): products}
 
 
 def test_a_shoppers_recent_views_times_the_related_table_are_logged_as_their_product_affinity():
-    world = World(profiles={"u1": profile()})
-    table = related_table()
-    ports = dataclasses.replace(world.ports(), related=lambda: table, liked=liked_lists(world, table).get)
-    decision = offers.decide("u1", None, 5, ports)
+    decision = offers.decide("u1", None, 5, with_table(World(profiles={"u1": profile()})))
     context = decision.event.data.context
     assert context["affinity"] == {"categories": {"toys": 1.0}, "brands": {"B": 1.0}}
     assert context["diagnostics"]["affinityFrom"] == "history"
@@ -201,28 +205,18 @@ def test_a_shoppers_recent_views_times_the_related_table_are_logged_as_their_pro
 
 
 def test_a_new_shopper_gets_their_segments_cold_start_product_list_and_redis_down_the_tables():
-    table = related_table()
-    world = World(redis_lists={coldstart.GLOBAL_KEY: '["o-books"]',
-                               coldstart.segment_key("student", affinity.KEY_PREFIX): '[["p-toy", 0.9], ["p", 0.1]]'})
-    ports = dataclasses.replace(world.ports(), related=lambda: table, liked=liked_lists(world, table).get)
-    decision = offers.decide("u1", None, 3, ports)
+    decision = offers.decide("u1", None, 3, with_table(World(redis_lists=student_lists('[["p-toy", 0.9], ["p", 0.1]]'))))
     context = decision.event.data.context
     assert decision.cold_start is True and context["diagnostics"]["affinityFrom"] == "redis"
     assert context["affinity"] == {"categories": {"toys": 0.9}, "brands": {"B": 0.9}}
-    down = World(redis_down=True)
-    ports = dataclasses.replace(down.ports(), related=lambda: table, liked=liked_lists(down, table).get)
-    fallback = offers.decide("u1", None, 3, ports)
+    fallback = offers.decide("u1", None, 3, with_table(World(redis_down=True)))
     context = fallback.event.data.context
     assert context["diagnostics"] == {"popularFrom": "fallback", "affinityFrom": "fallback"}
     assert context["affinity"]["categories"] == {"toys": 0.6} and len(fallback.offers) == 3
 
 
 def test_a_malformed_cold_start_product_list_leaves_the_affinity_out_and_the_offers_still_come():
-    table = related_table()
-    world = World(redis_lists={coldstart.GLOBAL_KEY: '["o-books"]',
-                               coldstart.segment_key("student", affinity.KEY_PREFIX): '["p-toy", "p"]'})
-    ports = dataclasses.replace(world.ports(), related=lambda: table, liked=liked_lists(world, table).get)
-    decision = offers.decide("u1", None, 3, ports)
+    decision = offers.decide("u1", None, 3, with_table(World(redis_lists=student_lists('["p-toy", "p"]'))))
     context = decision.event.data.context
     assert context["diagnostics"]["affinityFrom"] == "unavailable" and "affinity" not in context
     assert len(decision.offers) == 3
