@@ -8,6 +8,7 @@ from functions import coldstart, offers, products
 from functions import ingest
 from functions import simulation
 from functions import retrain
+from functions import personalizer
 
 logging.getLogger("azure").setLevel(logging.WARNING)  # the SDKs log every HTTP call at INFO
 
@@ -20,3 +21,4 @@ app.register_functions(coldstart.bp)
 app.register_functions(ingest.bp)
 app.register_functions(simulation.bp)
 app.register_functions(retrain.bp)
+app.register_functions(personalizer.bp)

@@ -310,12 +310,14 @@ def simulation_settings() -> tuple[int, float]:
 
 
 def local_settings(app_dir: Path) -> dict[str, str]:
-    """`Values` of local.settings.json, or of the committed sample when there is none yet."""
-    for name in ("local.settings.json", "local.settings.sample.json"):
+    """`Values` of the committed sample, overridden by local.settings.json's: a setting added since
+    someone made their local.settings.json still gets its sample value."""
+    values: dict[str, str] = {}
+    for name in ("local.settings.sample.json", "local.settings.json"):
         path = app_dir / name
         if path.exists():
-            return {k: str(v) for k, v in json.loads(path.read_text()).get("Values", {}).items()}
-    return {}
+            values.update({k: str(v) for k, v in json.loads(path.read_text()).get("Values", {}).items()})
+    return values
 
 
 def setting_names() -> tuple[str, ...]:

@@ -10,8 +10,10 @@ from functools import lru_cache
 from typing import Callable, Optional
 
 from . import (activity, affinity, affinity_store, archive, cache, catalog_store, coldstart, cosmos,
-               eventhubs, ingest, model_store, offers, projection_store, publisher, resources, settings, storage,
-               telemetry)
+               eventhubs, ingest, model_store, offers, personalizer_store, projection_store, publisher, resources,
+               settings, storage, telemetry)
+from .personalizer import configuration as personalizer_configuration
+from .personalizer import service as personalizer_service
 from .learning import retrain as retrain_job
 from .learning.dataset import RewardRules
 from .learning.explore import Exploration, LearnedChooser
@@ -219,3 +221,91 @@ def simulation_ports() -> simulation_service.Ports:
         decide=lambda user_id, product_id, n: Shown.of(offers.decide(user_id, product_id, n, offer_ports())),
         post=lambda batch: activity.accept(json.dumps(batch).encode("utf-8"), post),
     )
+
+
+# The Personalizer-compatible API's loop (functions/personalizer.py, shared/personalizer/).
+
+def personalizer_registry() -> model_store.BlobRegistry:
+    """The personalizer loop's models: container `models`, under `personalizer/`."""
+    return model_store.from_service(storage.blob_service(app_settings().storage), prefix=personalizer_store.PREFIX)
+
+
+def _models_container():
+    return storage.blob_service(app_settings().storage).get_container_client(resources.MODELS)
+
+
+@lru_cache(maxsize=1)
+def personalizer_settings() -> personalizer_store.SettingsCache:
+    """The loop's stored service configuration and policy, looked at every MODEL_REFRESH_SECONDS."""
+    return personalizer_store.SettingsCache(personalizer_store.SettingsStore(_models_container()),
+                                            personalizer_configuration.defaults,
+                                            app_settings().learning.model_refresh_seconds)
+
+
+@lru_cache(maxsize=1)
+def personalizer_models() -> ModelCache:
+    """The loop's current model; apprentice until its model graduates (used when learningMode is Apprentice)."""
+    return ModelCache(personalizer_registry(), app_settings().learning.model_refresh_seconds, apprentice=True)
+
+
+def personalizer_evaluations() -> personalizer_store.EvaluationStore:
+    return personalizer_store.EvaluationStore(_models_container())
+
+
+@lru_cache(maxsize=1)
+def personalizer_ports() -> personalizer_service.Ports:
+    config = app_settings()
+    metrics = telemetry.configure(config.appinsights_connection_string, config.appinsights_authentication)
+    send = publisher.for_settings(config)
+    return personalizer_service.Ports(
+        settings=personalizer_settings().get, save_settings=personalizer_settings().put,
+        serving=personalizer_models().serving,
+        publish=offers.BackgroundPublisher(send, on_drop=metrics.dropped_events.add), send=send)
+
+
+def personalizer_learning_config(loop: personalizer_configuration.LoopSettings) -> retrain_job.LearningConfig:
+    """The retrain job's configuration from the loop's stored settings: exploration, reward rules, the
+    feature space and fit of its policy; the window is TRAINING_WINDOW_DAYS, or the log retention when shorter."""
+    window = app_settings().learning.training_window_days
+    if loop.log_retention_days > 0:
+        window = min(window, float(loop.log_retention_days))
+    return retrain_job.LearningConfig(
+        exploration=loop.exploration(),
+        rewards=RewardRules(loop.reward_wait_seconds, loop.default_reward, loop.reward_aggregation),
+        window_days=window, retrain_every=1, apprentice=loop.learning_mode == "Apprentice",
+        fit=loop.fit(), space=loop.space())
+
+
+_personalizer_attempt = {"at": None}
+
+
+def personalizer_retrain(force: bool = False, now: Optional[datetime] = None) -> dict:
+    """The loop's retrain: when its model export frequency has passed since the last one (or forced)."""
+    from . import parquet_archive
+    from .learning import dataset
+
+    now = now or datetime.now(timezone.utc)
+    loop = personalizer_settings().get()
+    registry = personalizer_registry()
+    if not force:
+        last = [t for t in (_personalizer_attempt["at"],
+                            _parse_time((registry.latest_report() or {}).get("trainedAt"))) if t is not None]
+        due = max(last) + timedelta(seconds=loop.model_export_seconds) if last else now
+        if now < due:
+            return {"promoted": False, "skipped": True,
+                    "reason": f"the next retrain is due at {due.isoformat()} (modelExportFrequency)"}
+    _personalizer_attempt["at"] = now
+    learning = personalizer_learning_config(loop)
+    parquet = parquet_archive.from_settings(app_settings())
+    window = timedelta(days=learning.window_days)
+    with _retrain_lock:
+        ports = retrain_job.JobPorts(load=parquet.load, registry=registry,
+                                     compact=lambda at: parquet.compact(at, since=at - window))
+        report = retrain_job.run(ports, learning, force=force, loop=dataset.PERSONALIZER)
+    if report.get("promoted"):
+        personalizer_models().refresh_soon()
+    return report
+
+
+def _parse_time(text: Optional[str]) -> Optional[datetime]:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None

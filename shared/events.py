@@ -25,12 +25,19 @@ PRODUCT_PURCHASED = "offerloop.product.purchased"
 OFFER_SHOWN = "offerloop.offer.shown"
 OFFER_CLICKED = "offerloop.offer.clicked"
 REWARD_RECEIVED = "offerloop.reward.received"
+# The Personalizer-compatible API's loop (functions/personalizer.py): its decisions, rewards and
+# activations. The subject is the Personalizer eventId, not a shopper; they feed no shopper projection.
+PERSONALIZER_RANKED = "offerloop.personalizer.ranked"
+PERSONALIZER_REWARDED = "offerloop.personalizer.rewarded"
+PERSONALIZER_ACTIVATED = "offerloop.personalizer.activated"
+PERSONALIZER_TYPES = (PERSONALIZER_RANKED, PERSONALIZER_REWARDED, PERSONALIZER_ACTIVATED)
 
 # What a website may post to /api/events; offer.shown is emitted by the offers function only.
 WEBSITE_TYPES = (PRODUCT_VIEWED, CART_ADDED, PRODUCT_PURCHASED, OFFER_CLICKED, REWARD_RECEIVED)
 
 SPECVERSION = "1.0"
 OFFERS_SOURCE = "/offerloop/offers"
+PERSONALIZER_SOURCE = "/offerloop/personalizer"
 MAX_ID_LENGTH = 128
 Id = Field(min_length=1, max_length=MAX_ID_LENGTH)
 
@@ -82,6 +89,7 @@ class Chosen(_Data):
     offerId: str = Id
     slot: int = Field(ge=0)
     probability: float = Field(ge=0, le=1)  # of showing this offer in this slot, under the policy
+    slotId: Optional[str] = None  # a Personalizer multi-slot decision's slot id
 
 
 class Exploration(_Data):
@@ -99,6 +107,41 @@ class OfferShownV1(_Data):
     coldStart: bool = False
 
 
+PersonalizerId = Field(min_length=1, max_length=256)  # Personalizer's event and action ids
+
+
+class PersonalizerAction(Candidate):
+    offerId: str = PersonalizerId  # the action id
+
+
+class PersonalizerChosen(Chosen):
+    offerId: str = PersonalizerId
+
+
+class PersonalizerRankedV1(_Data):
+    """A Personalizer rank or multi-slot rank: the actions are the candidates (`offerId` is the action id)."""
+
+    decisionId: str = PersonalizerId  # the Personalizer eventId
+    context: dict[str, Any]
+    candidates: list[PersonalizerAction]
+    chosen: list[PersonalizerChosen]
+    modelVersion: str
+    exploration: Exploration
+    deferred: bool = False  # deferActivation: not learned from until activated
+    excluded: list[str] = Field(default_factory=list)
+    slots: Optional[list[dict[str, Any]]] = None  # multi-slot: [{id, features, baselineAction, excludedActions}]
+
+
+class PersonalizerRewardedV1(_Data):
+    decisionId: str = PersonalizerId
+    value: float = Field(ge=-1, le=1)
+    slotId: Optional[str] = None  # multi-slot: the slot the reward is for (none: the first slot)
+
+
+class PersonalizerActivatedV1(_Data):
+    decisionId: str = PersonalizerId
+
+
 SCHEMAS: dict[tuple[str, int], type[_Data]] = {
     (PRODUCT_VIEWED, 1): ProductViewedV1,
     (CART_ADDED, 1): CartAddedV1,
@@ -106,8 +149,12 @@ SCHEMAS: dict[tuple[str, int], type[_Data]] = {
     (OFFER_SHOWN, 1): OfferShownV1,
     (OFFER_CLICKED, 1): OfferClickedV1,
     (REWARD_RECEIVED, 1): RewardReceivedV1,
+    (PERSONALIZER_RANKED, 1): PersonalizerRankedV1,
+    (PERSONALIZER_REWARDED, 1): PersonalizerRewardedV1,
+    (PERSONALIZER_ACTIVATED, 1): PersonalizerActivatedV1,
 }
-Data = Union[ProductViewedV1, CartAddedV1, ProductPurchasedV1, OfferShownV1, OfferClickedV1, RewardReceivedV1]
+Data = Union[ProductViewedV1, CartAddedV1, ProductPurchasedV1, OfferShownV1, OfferClickedV1, RewardReceivedV1,
+             PersonalizerRankedV1, PersonalizerRewardedV1, PersonalizerActivatedV1]
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,10 @@ and only then are profiles and offer statistics written. A crash anywhere leaves
 unacknowledged; it is delivered again and every step repeats without double counting
 (see shared/projections.py for how redeliveries and re-posted events are recognised).
 Infrastructure failures propagate, so the trigger fails and the batch is retried.
+
+The Personalizer-compatible API's events (personalizer.ranked/rewarded/activated) are
+archived as they come and project into nothing: their subject is an eventId, not a
+shopper. A redelivered one is archived again and counted once when read (by event id).
 """
 from __future__ import annotations
 
@@ -132,10 +136,13 @@ def ingest(messages: Sequence[Message], ports: Ports) -> Report:
     clock = _Clock(report)
     key = archive.BatchKey(messages[0].partition, messages[0].sequence, messages[0].enqueued_time)
     by_user: dict[str, list[Delivered]] = {}
+    unprojected: list[Delivered] = []
     dead: list[dict] = []
     for message in messages:
         decoded = decode(message)
-        if isinstance(decoded, Delivered):
+        if isinstance(decoded, Delivered) and decoded.event.type in events.PERSONALIZER_TYPES:
+            unprojected.append(decoded)
+        elif isinstance(decoded, Delivered):
             by_user.setdefault(decoded.event.user_id, []).append(decoded)
         else:
             dead.append(archive.dead_letter_record(message.partition, message.sequence, message.enqueued_time,
@@ -154,7 +161,7 @@ def ingest(messages: Sequence[Message], ports: Ports) -> Report:
         ports.archive.write_dead_letters(key, dead)
         log.warning("%s invalid events of partition %s (from sequence number %s) dead-lettered as %s",
                     len(dead), key.partition, key.first_sequence, key.blob_name())
-    keep = sorted((d for o in outcomes.values() for d in o.archived), key=lambda d: d.sequence)
+    keep = sorted([*unprojected, *(d for o in outcomes.values() for d in o.archived)], key=lambda d: d.sequence)
     if keep:
         ports.archive.write_events(key, [archive.event_record(d.partition, d.sequence, d.enqueued_time,
                                                               d.event.to_dict()) for d in keep])

@@ -11,6 +11,9 @@
 
 Promotion rewrites current.json only if it has not changed since this registry read it
 (etag), so two retrains racing cannot overwrite each other's promotion unseen.
+
+The Personalizer-compatible API's loop keeps the same layout under `models/personalizer/`
+(`prefix`).
 """
 from __future__ import annotations
 
@@ -33,20 +36,21 @@ _JSON = ContentSettings(content_type="application/json")
 
 
 class BlobRegistry:
-    def __init__(self, container: ContainerClient):
+    def __init__(self, container: ContainerClient, prefix: str = ""):
         self.container = container
+        self.prefix = prefix
         self._etag: Optional[str] = None
         self._lock = threading.Lock()
 
     def _json(self, name: str) -> tuple[Optional[dict], Optional[str]]:
         try:
-            download = self.container.download_blob(name)
+            download = self.container.download_blob(self.prefix + name)
         except ResourceNotFoundError:
             return None, None
         return json.loads(download.readall()), download.properties.etag
 
     def _put(self, name: str, data: bytes, settings: Optional[ContentSettings] = None, **conditions: Any) -> None:
-        self.container.upload_blob(name, data, overwrite=True, content_settings=settings, **conditions)
+        self.container.upload_blob(self.prefix + name, data, overwrite=True, content_settings=settings, **conditions)
 
     def pointer(self) -> Optional[dict]:
         """The served model's pointer, or None when no model was ever promoted."""
@@ -57,9 +61,9 @@ class BlobRegistry:
 
     def load(self, version: str) -> LinearModel:
         try:
-            data = self.container.download_blob(f"{version}/model.npz").readall()
+            data = self.container.download_blob(f"{self.prefix}{version}/model.npz").readall()
         except ResourceNotFoundError:
-            raise ModelError(f"model blob {resources.MODELS}/{version}/model.npz not found") from None
+            raise ModelError(f"model blob {resources.MODELS}/{self.prefix}{version}/model.npz not found") from None
         return LinearModel.from_bytes(data)
 
     def save(self, version: str, files: dict[str, bytes]) -> None:
@@ -73,7 +77,7 @@ class BlobRegistry:
             etag = self._etag
         try:
             if etag is None:  # nothing was promoted when we looked: only create
-                self.container.upload_blob(POINTER, body, overwrite=False, content_settings=_JSON)
+                self.container.upload_blob(self.prefix + POINTER, body, overwrite=False, content_settings=_JSON)
             else:
                 self._put(POINTER, body, _JSON, etag=etag, match_condition=MatchConditions.IfNotModified)
         except (ResourceExistsError, ResourceModifiedError):
@@ -89,5 +93,12 @@ class BlobRegistry:
         self._put(LATEST_REPORT, body, _JSON)
 
 
-def from_service(service: BlobServiceClient, container: str = resources.MODELS) -> BlobRegistry:
-    return BlobRegistry(service.get_container_client(container))
+    def files(self, version: str) -> dict[str, bytes]:
+        """Every file of one model version (models/<prefix><version>/...); empty when there is none."""
+        folder = f"{self.prefix}{version}/"
+        return {blob.name[len(folder):]: self.container.download_blob(blob.name).readall()
+                for blob in self.container.list_blobs(name_starts_with=folder)}
+
+
+def from_service(service: BlobServiceClient, container: str = resources.MODELS, prefix: str = "") -> BlobRegistry:
+    return BlobRegistry(service.get_container_client(container), prefix)

@@ -25,7 +25,10 @@ NAMES = (STORAGE, EVENTHUB, "EVENTHUB_NAME", COSMOS, "COSMOS_DATABASE", "REDIS_U
          # the learning loop (shared/learning/); RETRAIN_SCHEDULE is read by the host (the timer's %setting%)
          "EXPLORATION_POLICY", "EXPLORATION_PERCENTAGE", "REWARD_WAIT_SECONDS", "DEFAULT_REWARD",
          "REWARD_AGGREGATION", "RETRAIN_SCHEDULE", "RETRAIN_EVERY_IMPRESSIONS", "TRAINING_WINDOW_DAYS",
-         "MODEL_REFRESH_SECONDS", "APPRENTICE_MODE", "APPRENTICE_AGREEMENT")
+         "MODEL_REFRESH_SECONDS", "APPRENTICE_MODE", "APPRENTICE_AGREEMENT",
+         # the Personalizer-compatible API (functions/personalizer.py); its loop's learning settings are
+         # its stored service configuration and policy, set through the API
+         "PERSONALIZER_API_KEY", "PERSONALIZER_RETRAIN_SCHEDULE")
 
 LEARNING_DEFAULTS = {"EXPLORATION_POLICY": "epsilon-greedy", "EXPLORATION_PERCENTAGE": "20",
                      "REWARD_WAIT_SECONDS": "600", "DEFAULT_REWARD": "0", "REWARD_AGGREGATION": "earliest",

@@ -65,6 +65,10 @@ param maximumInstanceCount int = 40
 @description('Optional. Private networking: a virtual network the app sends its outbound traffic through, private endpoints for storage, Event Hubs, Cosmos DB and Redis, and their public access disabled. The API itself stays public.')
 param privateNetworking bool = false
 
+@secure()
+@description('Optional. The key the Personalizer-compatible API requires in Ocp-Apim-Subscription-Key; empty: no key (the API is open).')
+param personalizerApiKey string = ''
+
 // The names the app uses, kept beside shared/resources.py (tests/infra compares them): blob
 // containers, queues, the activity hub and its consumer groups, the Cosmos DB database and its
 // containers with their partition keys and indexing policies.
@@ -271,6 +275,7 @@ module api 'modules/functionapp.bicep' = {
     maximumInstanceCount: maximumInstanceCount
     identityResourceId: identity.outputs.resourceId
     identityClientId: identity.outputs.clientId
+    personalizerApiKey: personalizerApiKey
     storageBlobEndpoint: storage.outputs.blobEndpoint
     storageQueueEndpoint: storage.outputs.queueEndpoint
     storageTableEndpoint: storage.outputs.tableEndpoint

@@ -14,9 +14,14 @@ JSON lines and for the Parquet archive that compaction writes from them):
 
 Rewards follow Azure Personalizer's semantics (`RewardRules`): an offer.clicked is a reward
 of 1 for the clicked offer of its decision; a reward.received is its value, for its offer or,
-without one, for the first slot. Only rewards that arrive within the reward wait time of the
-decision count; several are aggregated as the earliest or the sum; a decision with none
-gets the default reward. Decisions younger than the wait time are still pending and are left
+without one, for the first slot; a personalizer.rewarded is its value for its slot (by slot
+id), or the first slot. Only rewards that arrive within the reward wait time of the
+decision count; several are aggregated as the earliest, the sum or the average; a decision
+with none gets the default reward. A deferred decision (Personalizer's deferActivation) is
+learned from only once a personalizer.activated event for it is in the window.
+
+Two loops log decisions: the offers function (offer.shown, loop "offers") and the
+Personalizer-compatible API (personalizer.ranked, loop "personalizer"); `for_loop` keeps one. Decisions younger than the wait time are still pending and are left
 out. Training reads only the compact columns; the candidates are parsed only for the
 held-out decisions that evaluation scores.
 """
@@ -34,9 +39,11 @@ import pyarrow.compute as pc
 
 from .. import events as ev
 
-EARLIEST, SUM = "earliest", "sum"
-AGGREGATIONS = (EARLIEST, SUM)
-REWARD_TYPES = (ev.OFFER_CLICKED, ev.REWARD_RECEIVED)
+EARLIEST, SUM, AVERAGE = "earliest", "sum", "average"
+AGGREGATIONS = (EARLIEST, SUM, AVERAGE)
+REWARD_TYPES = (ev.OFFER_CLICKED, ev.REWARD_RECEIVED, ev.PERSONALIZER_REWARDED)
+OFFERS, PERSONALIZER = "offers", "personalizer"
+LOOPS = {ev.OFFER_SHOWN: OFFERS, ev.PERSONALIZER_RANKED: PERSONALIZER}  # decision event type -> loop
 
 _TIME = pa.timestamp("us", tz="UTC")
 EVENTS_SCHEMA = pa.schema([
@@ -44,16 +51,18 @@ EVENTS_SCHEMA = pa.schema([
     ("time", _TIME), ("partition", pa.string()), ("sequence", pa.int64()), ("enqueuedTime", _TIME),
     ("dataschema", pa.string()), ("decisionId", pa.string()), ("offerId", pa.string()),
     ("productId", pa.string()), ("category", pa.string()), ("price", pa.float64()), ("value", pa.float64()),
-    ("data", pa.string()),
+    ("data", pa.string()), ("slotId", pa.string()),
 ])
 DECISIONS_SCHEMA = pa.schema([
     ("decisionId", pa.string()), ("userId", pa.string()), ("time", _TIME), ("modelVersion", pa.string()),
     ("explorationPolicy", pa.string()), ("epsilon", pa.float64()), ("coldStart", pa.bool_()),
     ("candidateCount", pa.int32()), ("chosenOfferId", pa.string()), ("probability", pa.float64()),
     ("context", pa.string()), ("chosen", pa.string()), ("chosenFeatures", pa.string()), ("candidates", pa.string()),
+    ("loop", pa.string()), ("deferred", pa.bool_()),
 ])
 TRAINING_COLUMNS = ("decisionId", "time", "context", "chosen", "chosenFeatures")
-REWARD_COLUMNS = ("id", "type", "decisionId", "offerId", "value", "time")
+LOOP_COLUMNS = ("loop", "deferred")  # which loop a decision is of; whether it waits for activation
+REWARD_COLUMNS = ("id", "type", "decisionId", "offerId", "value", "time", "slotId")
 CANDIDATE_COLUMNS = ("decisionId", "time", "candidates")
 
 
@@ -89,9 +98,11 @@ def tables(records: Iterable[Mapping[str, Any]]) -> tuple[pa.Table, pa.Table]:
                             ("dataschema", event.get("dataschema")), ("decisionId", data.get("decisionId")),
                             ("offerId", data.get("offerId")), ("productId", data.get("productId")),
                             ("category", data.get("category")), ("price", _number(data.get("price"))),
-                            ("value", _number(data.get("value"))), ("data", _json(data))):
+                            ("value", _number(data.get("value"))), ("data", _json(data)),
+                            ("slotId", data.get("slotId"))):
             rows[name].append(value)
-        if event.get("type") == ev.OFFER_SHOWN:
+        loop = LOOPS.get(event.get("type"))
+        if loop is not None:
             chosen = sorted(data.get("chosen") or [], key=lambda c: c.get("slot", 0))
             candidates = data.get("candidates") or []
             by_id = {c.get("offerId"): c.get("features") or {} for c in candidates}
@@ -105,12 +116,20 @@ def tables(records: Iterable[Mapping[str, Any]]) -> tuple[pa.Table, pa.Table]:
                                 ("chosenOfferId", chosen[0].get("offerId") if chosen else None),
                                 ("probability", _number(chosen[0].get("probability")) if chosen else None),
                                 ("context", _json(data.get("context") or {})),
-                                ("chosen", _json([{k: c.get(k) for k in ("offerId", "slot", "probability")}
-                                                  for c in chosen])),
+                                ("chosen", _json([_chosen(c) for c in chosen])),
                                 ("chosenFeatures", _json([by_id.get(c.get("offerId"), {}) for c in chosen])),
-                                ("candidates", _json(candidates))):
+                                ("candidates", _json(candidates)), ("loop", loop),
+                                ("deferred", bool(data.get("deferred", False)))):
                 shown[name].append(value)
     return (pa.Table.from_pydict(rows, schema=EVENTS_SCHEMA), pa.Table.from_pydict(shown, schema=DECISIONS_SCHEMA))
+
+
+def _chosen(chosen: Mapping[str, Any]) -> dict[str, Any]:
+    """A chosen offer as the decisions table keeps it (a multi-slot decision's slot id too)."""
+    kept = {k: chosen.get(k) for k in ("offerId", "slot", "probability")}
+    if chosen.get("slotId") is not None:
+        kept["slotId"] = chosen["slotId"]
+    return kept
 
 
 def _number(value: Any) -> Optional[float]:
@@ -215,13 +234,45 @@ def reward_events(events: pa.Table) -> pa.Table:
     picked = picked.filter(pc.and_(pc.is_valid(picked.column("decisionId")), pc.is_valid(picked.column("time"))))
     clicked = pc.equal(picked.column("type"), ev.OFFER_CLICKED)
     amount = pc.if_else(clicked, 1.0, pc.fill_null(picked.column("value").cast(pa.float64()), 0.0))
+    slot = picked.column("slotId") if "slotId" in picked.column_names else pa.nulls(picked.num_rows, pa.string())
     return pa.table({"decisionId": picked.column("decisionId"), "offerId": picked.column("offerId"),
-                     "time": picked.column("time"), "amount": amount})
+                     "time": picked.column("time"), "amount": amount, "slotId": slot})
 
 
-def examples(decisions: pa.Table, rewards: pa.Table, rules: RewardRules, as_of: datetime) -> Examples:
+def activations(events: pa.Table) -> pa.Table:
+    """The activated decisions (personalizer.activated): decisionId and the time of the first activation."""
+    picked = events.filter(pc.equal(events.column("type"), ev.PERSONALIZER_ACTIVATED))
+    picked = picked.filter(pc.and_(pc.is_valid(picked.column("decisionId")), pc.is_valid(picked.column("time"))))
+    first = picked.group_by("decisionId").aggregate([("time", "min")])
+    return pa.table({"decisionId": first.column("decisionId"), "time": first.column("time_min")})
+
+
+def for_loop(decisions: pa.Table, loop: str) -> pa.Table:
+    """The decisions of one loop (a decision logged before loops were told apart is the offers loop's)."""
+    if "loop" not in decisions.column_names:
+        return decisions if loop == OFFERS else decisions.slice(0, 0)
+    column = pc.fill_null(decisions.column("loop"), OFFERS)
+    return decisions.filter(pc.equal(column, loop))
+
+
+def _inactive(decisions: pa.Table, activated: Optional[pa.Table]) -> pa.Table:
+    """Deferred decisions never activated are left out: Personalizer does not learn from them."""
+    if "deferred" not in decisions.column_names:
+        return decisions
+    deferred = pc.fill_null(decisions.column("deferred"), False)
+    if not pc.any(deferred).as_py():
+        return decisions
+    ids = activated.column("decisionId") if activated is not None else pa.array([], pa.string())
+    keep = pc.or_(pc.invert(deferred), pc.is_in(decisions.column("decisionId"), value_set=ids))
+    return decisions.filter(keep)
+
+
+def examples(decisions: pa.Table, rewards: pa.Table, rules: RewardRules, as_of: datetime,
+             activated: Optional[pa.Table] = None) -> Examples:
     """Join decisions with their rewards (`reward_events`; see the module doc); decisions after
-    `as_of - wait` are pending. Only the small `chosen` column is parsed here."""
+    `as_of - wait` are pending, deferred ones not `activated` are left out. Only the small
+    `chosen` column is parsed here."""
+    decisions = _inactive(decisions, activated)
     decisions = decisions.select([c for c in TRAINING_COLUMNS if c in decisions.column_names])
     order = pc.sort_indices(decisions.select(["time", "decisionId"]),
                             sort_keys=[("time", "ascending"), ("decisionId", "ascending")]).to_numpy()
@@ -233,12 +284,13 @@ def examples(decisions: pa.Table, rewards: pa.Table, rules: RewardRules, as_of: 
     decision_times = _datetimes(decisions.column("time"))
     settled = int(np.searchsorted(decision_times, cutoff, side="right"))  # sorted by time: a prefix is settled
     kept = decisions.slice(0, settled)
-    owner, positions, offer_ids, slots, probabilities = [], [], [], [], []
+    owner, positions, offer_ids, slots, probabilities, slot_ids = [], [], [], [], [], []
     for index, text in enumerate(kept.column("chosen").to_pylist()):
         for position, slot in enumerate(orjson.loads(text) if text else ()):
             owner.append(index)
             positions.append(position)
             offer_ids.append(slot.get("offerId"))
+            slot_ids.append(slot.get("slotId"))
             slots.append(int(slot.get("slot", position)))
             probabilities.append(float(slot.get("probability") or 0.0))
     owner_array = np.array(owner, dtype=np.int64)
@@ -247,19 +299,23 @@ def examples(decisions: pa.Table, rewards: pa.Table, rules: RewardRules, as_of: 
                    np.array(slots, dtype=np.int32), np.array(probabilities, dtype=np.float64),
                    np.full(len(owner), float(rules.default)), owner_array,
                    np.array(positions, dtype=np.int32), kept, pending=decisions.num_rows - settled)
-    found, amount = _rewarded(out, rewards, wait, rules.aggregation)
+    found, amount = _rewarded(out, slot_ids, rewards, wait, rules.aggregation)
     out.rewards[found] = np.clip(amount, -1.0, 1.0)
     out.rewarded = len(found)
     return out
 
 
-def _rewarded(out: Examples, rewards: pa.Table, wait: np.timedelta64, aggregation: str
-              ) -> tuple[np.ndarray, np.ndarray]:
+def _rewarded(out: Examples, slot_ids: Sequence[Optional[str]], rewards: pa.Table, wait: np.timedelta64,
+              aggregation: str) -> tuple[np.ndarray, np.ndarray]:
     """The rows that got rewards within the wait time, and their aggregated amounts."""
     rows = pa.table({"row": pa.array(np.arange(len(out), dtype=np.int64)),
                      "decisionId": pa.array(out.decision_ids, pa.string()),
-                     "offer": pa.array(out.offer_ids, pa.string()), "position": pa.array(out.positions)})
-    rewards = rewards.rename_columns(["decisionId", "rewardOffer", "rewardTime", "amount"])
+                     "offer": pa.array(out.offer_ids, pa.string()), "position": pa.array(out.positions),
+                     "slot": pa.array(slot_ids, pa.string())})
+    if "slotId" not in rewards.column_names:
+        rewards = rewards.append_column("slotId", pa.nulls(rewards.num_rows, pa.string()))
+    rewards = rewards.select(["decisionId", "offerId", "time", "amount", "slotId"]) \
+        .rename_columns(["decisionId", "rewardOffer", "rewardTime", "amount", "rewardSlot"])
     joined = rows.join(rewards, keys="decisionId", join_type="inner")
     if joined.num_rows == 0:
         return np.zeros(0, np.int64), np.zeros(0)
@@ -268,9 +324,11 @@ def _rewarded(out: Examples, rewards: pa.Table, wait: np.timedelta64, aggregatio
     decided = out.times[row]
     own = pc.fill_null(pc.equal(joined.column("offer"), joined.column("rewardOffer")), False).to_numpy(
         zero_copy_only=False)
-    first_slot = pc.is_null(joined.column("rewardOffer")).to_numpy(zero_copy_only=False) \
-        & (joined.column("position").to_numpy() == 0)
-    keep = (own | first_slot) & (decided <= at) & (at <= decided + wait)
+    slot = pc.fill_null(pc.equal(joined.column("slot"), joined.column("rewardSlot")), False).to_numpy(
+        zero_copy_only=False)
+    unaddressed = pc.and_(pc.is_null(joined.column("rewardOffer")), pc.is_null(joined.column("rewardSlot")))
+    first_slot = unaddressed.to_numpy(zero_copy_only=False) & (joined.column("position").to_numpy() == 0)
+    keep = (own | slot | first_slot) & (decided <= at) & (at <= decided + wait)
     row, at, amount = row[keep], at[keep], joined.column("amount").to_numpy()[keep]
     if aggregation == EARLIEST:
         order = np.lexsort((amount, at, row))  # by row, then time (then the smaller amount on a tie)
@@ -278,7 +336,10 @@ def _rewarded(out: Examples, rewards: pa.Table, wait: np.timedelta64, aggregatio
         first = np.flatnonzero(np.r_[True, row[1:] != row[:-1]]) if len(row) else np.zeros(0, np.int64)
         return row[first], amount[first]
     found = np.unique(row)
-    return found, np.bincount(row, weights=amount, minlength=len(out))[found]
+    total = np.bincount(row, weights=amount, minlength=len(out))[found]
+    if aggregation == AVERAGE:
+        return found, total / np.bincount(row, minlength=len(out))[found]
+    return found, total
 
 
 def _datetimes(column: pa.ChunkedArray) -> np.ndarray:

@@ -377,7 +377,8 @@ def _train(events: pa.Table, decisions: pa.Table, config: LearningConfig, now: d
     timings: dict[str, float] = {}
     began = time.perf_counter()
     decisions = dataset.dedupe(decisions)
-    examples = dataset.examples(decisions, dataset.reward_events(events), config.rewards, now)
+    examples = dataset.examples(decisions, dataset.reward_events(events), config.rewards, now,
+                                dataset.activations(events))
     timings["joinSeconds"] = time.perf_counter() - began
     current_label = current_label or (current.version if current is not None else "baseline-1")
     data = {"decisions": decisions.num_rows, "pendingDecisions": examples.pending, "examples": len(examples),
@@ -451,13 +452,14 @@ class JobPorts:
     clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
 
 
-def run(ports: JobPorts, config: LearningConfig, force: bool = False) -> dict[str, Any]:
-    """The retrain job (see the module doc); returns the report."""
+def run(ports: JobPorts, config: LearningConfig, force: bool = False, loop: str = dataset.OFFERS) -> dict[str, Any]:
+    """The retrain job of one loop's decisions (see the module doc); returns the report."""
     now = ports.clock()
     began = time.perf_counter()
     compaction = ports.compact(now)
     start = now - timedelta(days=config.window_days)
-    events, decisions = ports.load(start, now, dataset.REWARD_COLUMNS, dataset.TRAINING_COLUMNS)
+    events, decisions = ports.load(start, now, dataset.REWARD_COLUMNS, dataset.TRAINING_COLUMNS + dataset.LOOP_COLUMNS)
+    decisions = dataset.for_loop(decisions, loop)
     latest = ports.registry.latest_report()
     since = (latest or {}).get("data", {}).get("through")
     fresh = decisions.num_rows

@@ -222,3 +222,17 @@ def test_without_memory_a_stale_writer_conflicts_and_reads_again():
     store.update_many([ingest.Update("d", "o", _count_up, None)])
     assert container.calls == ["create", "create", "read", "replace"]
     assert container.documents()["d"]["n"] == 2
+
+
+def test_personalizer_events_are_archived_in_order_and_project_into_no_profile():
+    from tests.unit.test_learning_rewards import T0, activated, ranked, rewarded
+    world = World()
+    shoppers = ef.workload(6, 2, seed=4)
+    loop = [ranked("e1", T0), rewarded("e1", 1.0, T0), activated("e1", T0)]
+    report = ingest.ingest(messages([shoppers[0], *loop, *shoppers[1:]]), world.ports)
+    records = world.archived_records()
+    assert [r["event"]["id"] for r in records] == [shoppers[0]["id"], *(e["id"] for e in loop),
+                                                   *(r["id"] for r in shoppers[1:])]
+    assert report.archived == 9 and report.invalid == 0
+    assert "personalizer-01" not in world.profiles()
+    assert set(world.profiles()) == {r["subject"] for r in shoppers}

@@ -31,7 +31,7 @@ def reward(decision, value, at, offer=None, user="u1"):
 
 def join(records, rules=RewardRules(), as_of=T0 + timedelta(hours=1)):
     events, decisions = dataset.tables(records)
-    out = dataset.examples(decisions, dataset.reward_events(events), rules, as_of)
+    out = dataset.examples(decisions, dataset.reward_events(events), rules, as_of, dataset.activations(events))
     return {(d, o): r for d, o, r in zip(out.decision_ids, out.offer_ids, out.rewards)}, out
 
 
@@ -75,3 +75,67 @@ def test_bad_rules_are_refused():
     for bad in ({"wait_seconds": 0}, {"aggregation": "max"}, {"default": 2}):
         with pytest.raises(ValueError):
             RewardRules(**bad)
+
+
+# The Personalizer-compatible API's loop: its decisions, rewards by slot id, activations.
+
+def ranked(decision, at, actions=("a1",), slots=None, deferred=False):
+    chosen = [ev.PersonalizerChosen(offerId=a, slot=i, probability=0.5, slotId=slots[i] if slots else None)
+              for i, a in enumerate(actions)]
+    data = ev.PersonalizerRankedV1(decisionId=decision, context={"user": {"kind": "new"}},
+                                   candidates=[ev.PersonalizerAction(offerId=a, features={"actionId": a})
+                                               for a in (*actions, "a9")],
+                                   chosen=chosen, modelVersion="baseline",
+                                   exploration=ev.Exploration(policy="epsilon-greedy", epsilon=0.2), deferred=deferred)
+    return ev.new(ev.PERSONALIZER_RANKED, "personalizer-01", data, source=ev.PERSONALIZER_SOURCE, time=at).to_dict()
+
+
+def rewarded(decision, value, at, slot=None):
+    data = ev.PersonalizerRewardedV1(decisionId=decision, value=value, slotId=slot)
+    return ev.new(ev.PERSONALIZER_REWARDED, "personalizer-01", data, source=ev.PERSONALIZER_SOURCE, time=at).to_dict()
+
+
+def activated(decision, at):
+    return ev.new(ev.PERSONALIZER_ACTIVATED, "personalizer-01", ev.PersonalizerActivatedV1(decisionId=decision),
+                  source=ev.PERSONALIZER_SOURCE, time=at).to_dict()
+
+
+def test_average_aggregation_takes_the_mean_of_the_rewards_in_the_wait_time():
+    records = [shown("d1", T0), reward("d1", 0.2, T0 + timedelta(minutes=1)),
+               reward("d1", 0.6, T0 + timedelta(minutes=2)), reward("d1", 1.0, T0 + timedelta(minutes=20))]
+    assert join(records, RewardRules(aggregation="average"))[0][("d1", "o1")] == pytest.approx(0.4)
+
+
+def test_a_multislot_reward_goes_to_its_slot_and_one_without_a_slot_to_the_first():
+    rewards, out = join([ranked("e1", T0, actions=("a1", "a2", "a3"), slots=("top", "side", "foot")),
+                         rewarded("e1", 0.9, T0, slot="side"), rewarded("e1", 0.4, T0, slot="foot"),
+                         ranked("e2", T0, actions=("a1", "a2"), slots=("top", "side")), rewarded("e2", 0.7, T0)])
+    assert rewards == {("e1", "a1"): 0.0, ("e1", "a2"): 0.9, ("e1", "a3"): 0.4, ("e2", "a1"): 0.7, ("e2", "a2"): 0.0}
+    assert out.rewarded == 3
+
+
+def test_a_deferred_decision_is_learned_from_only_once_activated():
+    records = [ranked("e1", T0, deferred=True), rewarded("e1", 1.0, T0),
+               ranked("e2", T0, deferred=True), rewarded("e2", 1.0, T0), activated("e2", T0 + timedelta(seconds=3)),
+               ranked("e3", T0)]
+    rewards, out = join(records)
+    assert rewards == {("e2", "a1"): 1.0, ("e3", "a1"): 0.0}
+
+
+def test_each_loop_keeps_its_own_decisions_and_old_rows_are_the_offers_loops():
+    events, decisions = dataset.tables([shown("d1", T0), ranked("e1", T0), ranked("e2", T0, deferred=True)])
+    assert decisions.column("loop").to_pylist() == ["offers", "personalizer", "personalizer"]
+    assert decisions.column("deferred").to_pylist() == [False, False, True]
+    assert dataset.for_loop(decisions, "personalizer").column("decisionId").to_pylist() == ["e1", "e2"]
+    older = decisions.drop_columns(["loop"])
+    assert dataset.for_loop(older, "offers").num_rows == 3 and dataset.for_loop(older, "personalizer").num_rows == 0
+    nulls = decisions.set_column(decisions.schema.get_field_index("loop"), "loop",
+                                 dataset.pa.nulls(3, dataset.pa.string()))
+    assert dataset.for_loop(nulls, "offers").num_rows == 3
+
+
+def test_the_multislot_chosen_keeps_its_slot_ids_and_offer_decisions_stay_as_they_were():
+    _, decisions = dataset.tables([shown("d1", T0, offers=("o1", "o2")), ranked("e1", T0, ("a1", "a2"), ("top", "side"))])
+    chosen = decisions.column("chosen").to_pylist()
+    assert chosen[0] == '[{"offerId":"o1","slot":0,"probability":0.5},{"offerId":"o2","slot":1,"probability":0.5}]'
+    assert '"slotId":"side"' in chosen[1]

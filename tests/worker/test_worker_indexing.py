@@ -46,6 +46,8 @@ EXPECTED: dict[str, list[dict]] = {
     "schedule_next": [B("queueTrigger", "IN", "msg", queueName="simulation-responses", connection="AzureWebJobsStorage")],
     "retrain_models": [B("timerTrigger", "IN", "timer", schedule="%RETRAIN_SCHEDULE%")],
     "admin_retrain": [B("httpTrigger", "IN", "req", route="admin/retrain", methods=["POST"], authLevel="FUNCTION"), B("http", "OUT", "$return")],
+    "personalizer_api": [B("httpTrigger", "IN", "req", route="personalizer/{*path}", methods=["GET", "POST", "PUT", "DELETE"], authLevel="ANONYMOUS"), B("http", "OUT", "$return")],
+    "personalizer_retrain": [B("timerTrigger", "IN", "timer", schedule="%PERSONALIZER_RETRAIN_SCHEDULE%")],
     # "on_clicks": [B("eventHubTrigger", "IN", "events", eventHubName="clicks", connection="EventHubConnection", cardinality="MANY", consumerGroup="$Default")],
 }
 

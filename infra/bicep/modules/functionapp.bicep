@@ -92,7 +92,12 @@ param learning object = {
   MODEL_REFRESH_SECONDS: '30'
   APPRENTICE_MODE: 'false'
   APPRENTICE_AGREEMENT: '0.9'
+  PERSONALIZER_RETRAIN_SCHEDULE: '0 * * * * *'
 }
+
+@secure()
+@description('Optional. The key the Personalizer-compatible API requires in Ocp-Apim-Subscription-Key; empty: no key.')
+param personalizerApiKey string = ''
 
 @description('Required. Name of the Application Insights component (same resource group).')
 param applicationInsightsName string
@@ -265,6 +270,14 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'APPRENTICE_AGREEMENT'
           value: learning.APPRENTICE_AGREEMENT
+        }
+        {
+          name: 'PERSONALIZER_RETRAIN_SCHEDULE'
+          value: learning.PERSONALIZER_RETRAIN_SCHEDULE
+        }
+        {
+          name: 'PERSONALIZER_API_KEY'
+          value: personalizerApiKey
         }
         {
           name: 'APPLICATIONINSIGHTS_CONNECTION_STRING'
