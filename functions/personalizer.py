@@ -21,7 +21,7 @@ from typing import Callable, Optional
 import azure.functions as func
 
 from shared import bootstrap, publisher
-from shared.personalizer import errors, service
+from shared.personalizer import admin, errors, service
 
 bp = func.Blueprint()
 log = logging.getLogger(__name__)
@@ -52,6 +52,74 @@ def _ports() -> service.Ports:
     return bootstrap.personalizer_ports()
 
 
+def _admin() -> admin.Ports:
+    return bootstrap.personalizer_admin_ports()
+
+
+def _v1(req: func.HttpRequest) -> bool:
+    """Whether the client called a v1.0/v1.1-preview path (else 2022-09-01-preview: ?api-version=)."""
+    return bool(_VERSION.match((req.route_params.get("path") or "").strip("/")))
+
+
+def _evaluation_json(req: func.HttpRequest, evaluation: dict) -> dict:
+    return admin.v1_json(evaluation) if _v1(req) else admin.preview_json(evaluation)
+
+
+def _export_model(req: func.HttpRequest, _) -> func.HttpResponse:
+    return func.HttpResponse(admin.export_model(_admin().registry), status_code=200,
+                             mimetype="application/octet-stream",
+                             headers={"Cache-Control": "no-store",
+                                      "Content-Disposition": 'attachment; filename="personalizer-model.zip"'})
+
+
+def _import_model(req: func.HttpRequest, _) -> func.HttpResponse:
+    ports = _admin()
+    admin.import_model(ports.registry, req.get_body(), ports.clock())
+    ports.models_changed()
+    return _empty()
+
+
+def _reset_model(req: func.HttpRequest, _) -> func.HttpResponse:
+    ports = _admin()
+    admin.reset_model(ports.registry)
+    ports.models_changed()
+    return _empty()
+
+
+def _log_properties(req: func.HttpRequest, _) -> func.HttpResponse:
+    ports = _admin()
+    window = ports.learning_config(ports.settings()).window_days
+    return _json(admin.log_properties(ports.load, ports.clock(), window))
+
+
+def _create_evaluation(req: func.HttpRequest, ids: tuple[str, ...]) -> func.HttpResponse:
+    """v1.0: POST /evaluations (201, the evaluation, its Location); 2022-09-01-preview: PUT /evaluations/{id} (200)."""
+    evaluation = admin.create_evaluation(ids[0] if ids else None, req.get_body(), _admin())
+    if ids:
+        return _json(_evaluation_json(req, evaluation))
+    location = f"{req.url.split('?')[0].rstrip('/')}/{evaluation['id']}"
+    return func.HttpResponse(json.dumps(_evaluation_json(req, evaluation)), status_code=201,
+                             mimetype="application/json", headers={"Cache-Control": "no-store", "Location": location})
+
+
+def _list_evaluations(req: func.HttpRequest, _) -> func.HttpResponse:
+    evaluations = admin.list_evaluations(_admin())
+    if _v1(req):
+        return _json([admin.v1_json(e) for e in evaluations])
+    skip, top = _count(req, "skip", 0), _count(req, "top", None)
+    picked = evaluations[skip:] if top is None else evaluations[skip:skip + top]
+    return _json({"value": [admin.preview_json(e, content=False) for e in picked]})
+
+
+def _count(req: func.HttpRequest, name: str, default: Optional[int]) -> Optional[int]:
+    text = req.params.get(name)
+    if text is None or text == "":
+        return default
+    if not text.isdigit():
+        raise errors.bad_request(f"{name} must be a whole number, got {text!r}", "InvalidRequest")
+    return int(text)
+
+
 ROUTES: list[tuple[str, re.Pattern, Handler]] = [
     ("POST", re.compile(r"rank"), lambda req, _: _json(service.rank(req.get_body(), _ports()), 201)),
     ("POST", re.compile(r"multislot/rank"),
@@ -70,6 +138,23 @@ ROUTES: list[tuple[str, re.Pattern, Handler]] = [
     ("PUT", re.compile(r"configurations/policy"),
      lambda req, _: _json(service.update_policy(req.get_body(), _ports()))),
     ("DELETE", re.compile(r"configurations/policy"), lambda req, _: _json(service.reset_policy(_ports()))),
+    ("POST", re.compile(r"configurations/applyFromEvaluation"),
+     lambda req, _: (admin.apply_from_evaluation(req.get_body(), _admin()), _empty())[1]),
+    ("GET", re.compile(r"model"), _export_model),
+    ("PUT", re.compile(r"model"), _import_model),
+    ("DELETE", re.compile(r"model"), _reset_model),
+    ("GET", re.compile(r"model/properties"), lambda req, _: _json(admin.model_properties(_admin().registry))),
+    ("GET", re.compile(r"logs/properties"), _log_properties),
+    ("DELETE", re.compile(r"logs"), lambda req, _: (admin.delete_log(), _empty())[1]),
+    ("GET", re.compile(r"evaluations"), _list_evaluations),
+    ("POST", re.compile(r"evaluations"), _create_evaluation),
+    ("PUT", re.compile(rf"evaluations/{_ID}"), _create_evaluation),
+    ("GET", re.compile(rf"evaluations/{_ID}"),
+     lambda req, ids: _json(_evaluation_json(req, admin.get_evaluation(ids[0], _admin())))),
+    ("DELETE", re.compile(rf"evaluations/{_ID}"),
+     lambda req, ids: (admin.delete_evaluation(ids[0], _admin()), _empty())[1]),
+    *((verb, re.compile(r"featureImportances(/[^/]+)?"), lambda req, _: (admin.feature_importances(), _empty())[1])
+      for verb in ("GET", "PUT", "DELETE")),
 ]
 
 
@@ -112,6 +197,11 @@ def personalizer_api(req: func.HttpRequest) -> func.HttpResponse:
         return _error(errors.PersonalizerError(503, "ServiceUnavailable",
                                                f"the event could not be recorded; try again: {error}"),
                       {"Retry-After": str(error.retry_after)})
+    except Exception as error:  # a dependency failed (storage unreachable, ...): said so, not a bare 500
+        log.exception("personalizer %s %s failed", req.method, req.url)
+        return _error(errors.PersonalizerError(503, "ServiceUnavailable",
+                                               f"the operation failed, try again: {type(error).__name__}: {error}"),
+                      {"Retry-After": "5"})
 
 
 @bp.timer_trigger(schedule="%PERSONALIZER_RETRAIN_SCHEDULE%", arg_name="timer", run_on_startup=False)

@@ -12,6 +12,7 @@ from typing import Callable, Optional
 from . import (activity, affinity, affinity_store, archive, cache, catalog_store, coldstart, cosmos,
                eventhubs, ingest, model_store, offers, personalizer_store, projection_store, publisher, resources,
                settings, storage, telemetry)
+from .personalizer import admin as personalizer_admin
 from .personalizer import configuration as personalizer_configuration
 from .personalizer import service as personalizer_service
 from .learning import retrain as retrain_job
@@ -265,10 +266,12 @@ def personalizer_ports() -> personalizer_service.Ports:
 
 def personalizer_learning_config(loop: personalizer_configuration.LoopSettings) -> retrain_job.LearningConfig:
     """The retrain job's configuration from the loop's stored settings: exploration, reward rules, the
-    feature space and fit of its policy; the window is TRAINING_WINDOW_DAYS, or the log retention when shorter."""
+    feature space and fit of its policy; the window is TRAINING_WINDOW_DAYS, or the log retention or
+    modelRetrainDays when shorter."""
     window = app_settings().learning.training_window_days
-    if loop.log_retention_days > 0:
-        window = min(window, float(loop.log_retention_days))
+    for days in (loop.log_retention_days, loop.model_retrain_days):
+        if days > 0:
+            window = min(window, float(days))
     return retrain_job.LearningConfig(
         exploration=loop.exploration(),
         rewards=RewardRules(loop.reward_wait_seconds, loop.default_reward, loop.reward_aggregation),
@@ -309,3 +312,25 @@ def personalizer_retrain(force: bool = False, now: Optional[datetime] = None) ->
 
 def _parse_time(text: Optional[str]) -> Optional[datetime]:
     return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
+
+
+def personalizer_admin_ports() -> personalizer_admin.Ports:
+    """The Personalizer API's administration (model, logs, evaluations); one per request, as its registry
+    remembers the pointer's etag an import's promotion checks."""
+    from . import parquet_archive
+
+    settings_cache = personalizer_settings()
+    return personalizer_admin.Ports(
+        registry=personalizer_registry(), evaluations=personalizer_evaluations(),
+        settings=settings_cache.get, save_settings=settings_cache.put,
+        load=parquet_archive.from_settings(app_settings()).load,
+        learning_config=personalizer_learning_config, run_later=_personalizer_job,
+        models_changed=personalizer_models().refresh_soon)
+
+
+def _personalizer_job(job: Callable[[], None]) -> None:
+    """An offline evaluation in a background thread, one heavy job at a time with the retrains."""
+    def run() -> None:
+        with _retrain_lock:
+            job()
+    threading.Thread(target=run, name="personalizer-evaluation", daemon=True).start()

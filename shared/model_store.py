@@ -93,6 +93,15 @@ class BlobRegistry:
         self._put(LATEST_REPORT, body, _JSON)
 
 
+    def reset(self) -> None:
+        """Back to the baseline: the pointer is removed (the model versions and reports stay)."""
+        try:
+            self.container.delete_blob(self.prefix + POINTER)
+        except ResourceNotFoundError:
+            pass
+        with self._lock:
+            self._etag = None
+
     def files(self, version: str) -> dict[str, bytes]:
         """Every file of one model version (models/<prefix><version>/...); empty when there is none."""
         folder = f"{self.prefix}{version}/"

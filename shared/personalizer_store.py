@@ -65,6 +65,7 @@ class SettingsCache:
         self._checked = -float("inf")
         self._etag: Optional[str] = None
         self._settings: Optional[LoopSettings] = None
+        self._default: Optional[LoopSettings] = None
 
     def get(self) -> LoopSettings:
         if self._monotonic() - self._checked >= self._refresh and self._lock.acquire(blocking=False):
@@ -73,7 +74,9 @@ class SettingsCache:
                 self._reload()
             finally:
                 self._lock.release()
-        return self._settings or self._defaults()
+        if self._settings is None and self._default is None:
+            self._default = self._defaults()
+        return self._settings or self._default
 
     def _reload(self) -> None:
         try:

@@ -124,3 +124,10 @@ def test_a_bad_body_is_a_400_naming_the_field(fake):
     error = json.loads(response.get_body())["error"]
     assert response.status_code == 400 and error["code"] == "BadRequest" and "id" in error["message"]
     assert fake.published == []
+
+
+def test_what_offerloop_does_not_serve_is_a_501_that_says_so(fake):
+    for method, path in (("GET", "featureImportances"), ("PUT", "featureImportances/f1"), ("DELETE", "logs")):
+        response = call(method, path, {})
+        error = json.loads(response.get_body())["error"]
+        assert response.status_code == 501 and error["code"] == "NotImplemented" and "not supported" in error["message"]
