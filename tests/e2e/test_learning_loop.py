@@ -31,7 +31,7 @@ from shared.simulation import shopper
 from shared.simulation.shopper import Behaviour, Shown
 from shared.simulation.world import World, WorldParams
 
-from .conftest import SUITE_SETTINGS
+from .conftest import SUITE_SETTINGS, restarted_host
 from .offers_world import forget_profile, get_offers, read_hub
 from .offers_world import seeded  # noqa: F401  (the fixture)
 
@@ -63,18 +63,12 @@ def learning_api(stack, api, seeded):
     """The host restarted with the learning settings; afterwards no model, and the suite's host again."""
     config = settings.load(stack.settings)
     models = storage.blob_service(config.storage).get_container_client(resources.MODELS)
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in LEARNING_SETTINGS.items():
-            patch.setenv(name, value)
-        stack.down(["host"])
-        stack.up(["host"])
+    with restarted_host(stack, LEARNING_SETTINGS):
         try:
             yield api
         finally:
             for name in models.list_blob_names():
                 models.delete_blob(name)
-            stack.down(["host"])
-    stack.up(["host"])  # the suite's settings again
 
 
 class Shoppers:
