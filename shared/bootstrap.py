@@ -257,11 +257,12 @@ def personalizer_evaluations() -> personalizer_store.EvaluationStore:
 def personalizer_ports() -> personalizer_service.Ports:
     config = app_settings()
     metrics = telemetry.configure(config.appinsights_connection_string, config.appinsights_authentication)
-    send = publisher.for_settings(config)
+    send = publisher.for_settings(config, keyed=False)  # a decision's events need no order among them
     return personalizer_service.Ports(
         settings=personalizer_settings().get, save_settings=personalizer_settings().put,
         serving=personalizer_models().serving,
-        publish=offers.BackgroundPublisher(send, on_drop=metrics.dropped_events.add), send=send)
+        publish=offers.BackgroundPublisher(send, on_drop=metrics.dropped_events.add, name="personalizer.ranked"),
+        send=send)
 
 
 def personalizer_learning_config(loop: personalizer_configuration.LoopSettings) -> retrain_job.LearningConfig:

@@ -26,7 +26,7 @@ OFFER_SHOWN = "offerloop.offer.shown"
 OFFER_CLICKED = "offerloop.offer.clicked"
 REWARD_RECEIVED = "offerloop.reward.received"
 # The Personalizer-compatible API's loop (functions/personalizer.py): its decisions, rewards and
-# activations. The subject is the Personalizer eventId, not a shopper; they feed no shopper projection.
+# activations. Their subject is the loop ("personalizer"), not a shopper; they feed no shopper projection.
 PERSONALIZER_RANKED = "offerloop.personalizer.ranked"
 PERSONALIZER_REWARDED = "offerloop.personalizer.rewarded"
 PERSONALIZER_ACTIVATED = "offerloop.personalizer.activated"

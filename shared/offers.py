@@ -188,14 +188,14 @@ class BackgroundPublisher:
     def __init__(self, send: Callable[[list[events.Event]], None], capacity: int = 10_000,
                  max_batch: int = 500, attempts: int = 5, put_timeout: float = 1.0,
                  backoff: Callable[[int], float] = lambda attempt: min(0.5 * 2 ** attempt, 10.0),
-                 on_drop: Callable[[int], None] = lambda count: None):
+                 on_drop: Callable[[int], None] = lambda count: None, name: str = "offer.shown"):
         self._send, self._max_batch, self._attempts = send, max_batch, attempts
-        self._on_drop = on_drop
+        self._on_drop, self.name = on_drop, name  # the events' kind, for the logs
         self._put_timeout, self._backoff = put_timeout, backoff
         self._queue: "queue.Queue[events.Event]" = queue.Queue(maxsize=capacity)
         self._closed = threading.Event()
         self.sent = self.failed_sends = self.dropped = 0
-        self._thread = threading.Thread(target=self._run, name="offer-shown-sender", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"{name}-sender", daemon=True)
         self._thread.start()
         atexit.register(self.close)
 
@@ -208,7 +208,7 @@ class BackgroundPublisher:
         except queue.Full:
             self.dropped += 1
             self._on_drop(1)
-            log.error("offer.shown buffer full; dropped decision %s (%s dropped so far)", event.id, self.dropped)
+            log.error("%s buffer full; dropped decision %s (%s dropped so far)", self.name, event.id, self.dropped)
 
     def pending(self) -> int:
         return self._queue.qsize()
@@ -226,12 +226,12 @@ class BackgroundPublisher:
         """Send what is buffered (waiting up to `timeout` seconds), then stop the sender."""
         if self._closed.is_set():
             return
-        log.info("offer.shown sender closing: %s events buffered, %s sent so far", self.pending(), self.sent)
+        log.info("%s sender closing: %s events buffered, %s sent so far", self.name, self.pending(), self.sent)
         self._closed.set()
         self._thread.join(timeout)
         if self._thread.is_alive():
-            log.error("offer.shown sender did not finish within %.0f s; %s events still buffered",
-                      timeout, self._queue.qsize())
+            log.error("%s sender did not finish within %.0f s; %s events still buffered",
+                      self.name, timeout, self._queue.qsize())
             return
         # A request that enqueued just as the sender stopped is sent here, on the closing thread.
         late = []
@@ -242,7 +242,7 @@ class BackgroundPublisher:
                 break
         if late:
             self._send_now(late)
-        log.info("offer.shown sender closed: %s sent, %s dropped", self.sent, self.dropped)
+        log.info("%s sender closed: %s sent, %s dropped", self.name, self.sent, self.dropped)
 
     def _run(self) -> None:
         while True:
@@ -276,7 +276,7 @@ class BackgroundPublisher:
             except Exception as error:  # Event Hubs unavailable: retry, then count the loss
                 failures += 1
                 self.failed_sends += 1
-                log.warning("sending offer.shown events failed (attempt %s of %s): %s", failures,
+                log.warning("sending %s events failed (attempt %s of %s): %s", self.name, failures,
                             self._attempts, error)
                 if failures >= self._attempts:
                     break
@@ -288,5 +288,5 @@ class BackgroundPublisher:
         if lost:
             self.dropped += lost
             self._on_drop(lost)
-            log.error("dropped %s offer.shown events after %s failed attempts (%s dropped so far)",
-                      lost, failures, self.dropped)
+            log.error("dropped %s %s events after %s failed attempts (%s dropped so far)",
+                      lost, self.name, failures, self.dropped)

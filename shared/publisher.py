@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Optional, Sequence
 
 from azure.eventhub import EventData, EventHubProducerClient
 from azure.eventhub.exceptions import EventHubError
@@ -39,17 +39,20 @@ def by_user(events: Iterable[Event]) -> dict[str, list[Event]]:
 
 
 def send(producer: EventHubProducerClient, events: Sequence[Event],
-         timeout: float = SEND_TIMEOUT_SECONDS) -> None:
+         timeout: float = SEND_TIMEOUT_SECONDS, keyed: bool = True) -> None:
     """Send events with partition key = userId: one batch per user, split only when it fills.
 
     Each user's batches go out one after the other, so that user's events keep their order
-    in the partition. Raises Unavailable when Event Hubs does not accept a batch within the
-    deadline; batches sent before that stay sent (a client's retry resends the same event ids).
+    in the partition. Unkeyed (`keyed=False`: events whose order does not matter, such as the
+    Personalizer-compatible API's), they go out in as few batches as fit, spread over the
+    partitions by the service. Raises Unavailable when Event Hubs does not accept a batch within
+    the deadline; batches sent before that stay sent (a client's retry resends the same event ids).
     """
     deadline = time.monotonic() + timeout
     sent = 0
+    groups = by_user(events).items() if keyed else [(None, list(events))]
     try:
-        for user_id, user_events in by_user(events).items():
+        for user_id, user_events in groups:
             for batch in _batches(producer, user_id, user_events):
                 producer.send_batch(batch, timeout=max(deadline - time.monotonic(), 0.1))
                 sent += len(batch)
@@ -58,7 +61,7 @@ def send(producer: EventHubProducerClient, events: Sequence[Event],
         raise Unavailable(f"{type(error).__name__}: {error}") from error
 
 
-def _batches(producer: EventHubProducerClient, user_id: str, user_events: Sequence[Event]):
+def _batches(producer: EventHubProducerClient, user_id: Optional[str], user_events: Sequence[Event]):
     batch = producer.create_batch(partition_key=user_id)
     for event in user_events:
         data = EventData(event.to_json())
@@ -72,6 +75,6 @@ def _batches(producer: EventHubProducerClient, user_id: str, user_events: Sequen
     yield batch
 
 
-def for_settings(config: Settings) -> Callable[[Sequence[Event]], None]:
+def for_settings(config: Settings, keyed: bool = True) -> Callable[[Sequence[Event]], None]:
     """The publish port for the app's activity hub (the shared producer, created lazily)."""
-    return lambda events: send(eventhubs.producer(config.eventhub, config.eventhub_name), events)
+    return lambda events: send(eventhubs.producer(config.eventhub, config.eventhub_name), events, keyed=keyed)

@@ -16,15 +16,16 @@ ACTION_ID = "actionId"
 
 
 def _merge_into(out: dict[str, Any], new: Mapping[str, Any]) -> None:
+    """Adds `new` to `out` without changing any object it was given: a namespace present in both
+    becomes a new dict (the request's objects stay as sent); anything else is shared as it is."""
     for key, value in new.items():
         before = out.get(key)
-        if isinstance(before, dict) and isinstance(value, Mapping):
-            _merge_into(before, value)  # the same namespace in two objects: one namespace
-        elif isinstance(value, Mapping):
-            out[key] = {}
-            _merge_into(out[key], value)  # a copy, so the request's objects stay as sent
+        if isinstance(before, Mapping) and isinstance(value, Mapping):
+            merged = dict(before)  # the same namespace in two objects: one namespace
+            _merge_into(merged, value)
+            out[key] = merged
         else:
-            out[key] = value  # a later scalar (or list) wins
+            out[key] = value  # new, or a later scalar (or list) wins
 
 
 def merge(objects: Sequence[Any], target: str = "features") -> dict[str, Any]:

@@ -10,14 +10,14 @@ Each operation takes the request's bytes and the loop's ports, and returns the r
   configuration, policy    the stored LoopSettings (shared/personalizer_store.py), which the
                            loop's serving and retrain read
 
-A decision's events all carry the same partition key, derived from the eventId (`partition`),
-so its rank, rewards and activation share a partition, while a client's events still spread
-over the hub and go out in batches.
+The events' subject is the loop (`SUBJECT`), not a shopper, and they are sent without a
+partition key: the service spreads them over the partitions, and each send is one batch
+however many decisions it carries. Their order does not matter: the retrain joins a decision's
+rewards and activation by its id.
 """
 from __future__ import annotations
 
 import random
-import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Mapping, Optional, Sequence
@@ -29,7 +29,7 @@ from .configuration import LoopSettings
 from .requests import MultiSlotRankRequest, MultiSlotRewardRequest, RankRequest, RewardRequest
 
 BASELINE = "baseline"  # the model version a decision records before the loop's first promotion
-PARTITIONS = 32
+SUBJECT = "personalizer"
 MAX_EVENT_ID = 256
 
 
@@ -43,15 +43,9 @@ class Ports:
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(timezone.utc))
 
 
-def partition(event_id: str) -> str:
-    """The partition key (the events' subject) of one decision's events."""
-    return f"personalizer-{zlib.crc32(event_id.encode('utf-8')) % PARTITIONS:02d}"
-
-
 def _event(kind: str, event_id: str, data: Mapping[str, Any], now: datetime) -> ev.Event:
     model = ev.SCHEMAS[(kind, 1)]
-    return ev.new(kind, partition(event_id), model.model_validate(dict(data)), source=ev.PERSONALIZER_SOURCE,
-                  time=now)
+    return ev.new(kind, SUBJECT, model.model_validate(dict(data)), source=ev.PERSONALIZER_SOURCE, time=now)
 
 
 def _scorer(serving: Serving) -> ranking.Scorer:

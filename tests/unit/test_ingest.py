@@ -234,5 +234,5 @@ def test_personalizer_events_are_archived_in_order_and_project_into_no_profile()
     assert [r["event"]["id"] for r in records] == [shoppers[0]["id"], *(e["id"] for e in loop),
                                                    *(r["id"] for r in shoppers[1:])]
     assert report.archived == 9 and report.invalid == 0
-    assert "personalizer-01" not in world.profiles()
+    assert "personalizer" not in world.profiles()
     assert set(world.profiles()) == {r["subject"] for r in shoppers}

@@ -87,16 +87,16 @@ def ranked(decision, at, actions=("a1",), slots=None, deferred=False):
                                                for a in (*actions, "a9")],
                                    chosen=chosen, modelVersion="baseline",
                                    exploration=ev.Exploration(policy="epsilon-greedy", epsilon=0.2), deferred=deferred)
-    return ev.new(ev.PERSONALIZER_RANKED, "personalizer-01", data, source=ev.PERSONALIZER_SOURCE, time=at).to_dict()
+    return ev.new(ev.PERSONALIZER_RANKED, "personalizer", data, source=ev.PERSONALIZER_SOURCE, time=at).to_dict()
 
 
 def rewarded(decision, value, at, slot=None):
     data = ev.PersonalizerRewardedV1(decisionId=decision, value=value, slotId=slot)
-    return ev.new(ev.PERSONALIZER_REWARDED, "personalizer-01", data, source=ev.PERSONALIZER_SOURCE, time=at).to_dict()
+    return ev.new(ev.PERSONALIZER_REWARDED, "personalizer", data, source=ev.PERSONALIZER_SOURCE, time=at).to_dict()
 
 
 def activated(decision, at):
-    return ev.new(ev.PERSONALIZER_ACTIVATED, "personalizer-01", ev.PersonalizerActivatedV1(decisionId=decision),
+    return ev.new(ev.PERSONALIZER_ACTIVATED, "personalizer", ev.PersonalizerActivatedV1(decisionId=decision),
                   source=ev.PERSONALIZER_SOURCE, time=at).to_dict()
 
 

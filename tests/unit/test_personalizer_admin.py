@@ -88,7 +88,7 @@ def _iso(at: datetime) -> str:
 
 def ranked(i: int, at: datetime, segment: str, chosen: str, probability: float) -> dict:
     return {"id": f"rank-{i}", "type": ev.PERSONALIZER_RANKED, "source": ev.PERSONALIZER_SOURCE,
-            "subject": "personalizer-01", "time": _iso(at),
+            "subject": "personalizer", "time": _iso(at),
             "data": {"decisionId": f"d{i}", "context": {"user": {"segment": segment}},
                      "candidates": [{"offerId": a, "features": {"actionId": a}} for a in ("x", "y")],
                      "chosen": [{"offerId": chosen, "slot": 0, "probability": probability}],
@@ -97,7 +97,7 @@ def ranked(i: int, at: datetime, segment: str, chosen: str, probability: float) 
 
 def rewarded(i: int, at: datetime, value: float) -> dict:
     return {"id": f"reward-{i}", "type": ev.PERSONALIZER_REWARDED, "source": ev.PERSONALIZER_SOURCE,
-            "subject": "personalizer-01", "time": _iso(at), "data": {"decisionId": f"d{i}", "value": value}}
+            "subject": "personalizer", "time": _iso(at), "data": {"decisionId": f"d{i}", "value": value}}
 
 
 def offer_shown(at: datetime) -> dict:

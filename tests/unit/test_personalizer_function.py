@@ -62,7 +62,7 @@ def test_rank_answers_201_with_personalizers_shape_and_logs_one_decision_event(f
     assert sum(r["probability"] for r in body["ranking"]) == pytest.approx(1.0)
     (event,) = fake.published
     assert event.type == ev.PERSONALIZER_RANKED and event.data.decisionId == body["eventId"]
-    assert event.user_id == service.partition(body["eventId"]) and event.source == ev.PERSONALIZER_SOURCE
+    assert event.user_id == service.SUBJECT and event.source == ev.PERSONALIZER_SOURCE
     assert [c.offerId for c in event.data.candidates] == ["a0", "a1", "a2", "a3"]
 
 
@@ -74,14 +74,14 @@ def test_the_versioned_paths_reach_the_same_operations(fake, prefix):
     assert call("GET", f"{prefix}configurations/service").status_code == 200
 
 
-def test_rewards_and_activations_are_sent_before_the_204_with_the_decisions_partition(fake):
+def test_rewards_and_activations_are_sent_before_the_204(fake):
     assert call("POST", "multislot/events/e9/reward", {"reward": [{"slotId": "top", "value": 1},
                                                                   {"slotId": "side", "value": 0.25}]}).status_code == 204
     assert call("POST", "multislot/events/e9/activate").status_code == 204
     assert [(e.type, e.data.decisionId, getattr(e.data, "slotId", None)) for e in fake.sent] == [
         (ev.PERSONALIZER_REWARDED, "e9", "top"), (ev.PERSONALIZER_REWARDED, "e9", "side"),
         (ev.PERSONALIZER_ACTIVATED, "e9", None)]
-    assert {e.user_id for e in fake.sent} == {service.partition("e9")}
+    assert {e.user_id for e in fake.sent} == {service.SUBJECT}
 
 
 def test_a_reward_the_hub_refuses_is_a_503_with_retry_after_and_personalizers_error_body(fake):
