@@ -223,6 +223,20 @@ class Encoder:
                       owner: Sequence[int]) -> sparse.csr_matrix:
         """`encode` from the features' (columns, values, namespace codes, rows) arrays, each row's
         features contiguous: the contexts' (rows index contexts) and the actions' (one row per action)."""
+        rows, cols, vals, n_rows = self._entries(context, action, n_contexts, owner)
+        matrix = sparse.csr_matrix((vals, (rows, cols)), shape=(n_rows, self.space.width), dtype=np.float32)
+        matrix.sum_duplicates()
+        return matrix
+
+    def dot(self, weights: np.ndarray, contexts: Sequence[Flat], actions: Sequence[Flat],
+            owner: Sequence[int]) -> np.ndarray:
+        """Each row's weighted sum, rows @ weights, without building the rows: what serving needs."""
+        rows, cols, vals, n_rows = self._entries(self._arrays(contexts), self._arrays(actions), len(contexts), owner)
+        return np.bincount(rows, weights=weights[cols].astype(np.float64) * vals, minlength=n_rows)
+
+    def _entries(self, context: tuple[np.ndarray, ...], action: tuple[np.ndarray, ...], n_contexts: int,
+                 owner: Sequence[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+        """The rows' (row, column, value) entries, a column possibly repeated within a row (summed)."""
         c_cols, c_vals, c_ns, c_row = context
         a_cols, a_vals, a_ns, a_row = action
         owner = np.asarray(owner, dtype=np.int64)
@@ -259,10 +273,7 @@ class Encoder:
             parts_rows.append(pair_row)
             parts_cols.append(mixed.astype(np.int64))
             parts_vals.append(c_vals[ci] * a_vals[ai])
-        matrix = sparse.csr_matrix((np.concatenate(parts_vals), (np.concatenate(parts_rows), np.concatenate(parts_cols))),
-                                   shape=(n_rows, self.space.width), dtype=np.float32)
-        matrix.sum_duplicates()
-        return matrix
+        return np.concatenate(parts_rows), np.concatenate(parts_cols), np.concatenate(parts_vals), n_rows
 
 
 def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -286,3 +297,11 @@ def rows_for(space: FeatureSpace, encoder: Encoder, context: Mapping[str, Any],
     """The rows of one decision's actions (serving: one context, every candidate)."""
     actions = list(actions)
     return rows_of(encoder, [context], actions, [0] * len(actions))
+
+
+def dot_for(space: FeatureSpace, encoder: Encoder, weights: np.ndarray, context: Mapping[str, Any],
+            actions: Iterable[Mapping[str, Any]]) -> np.ndarray:
+    """rows_for(...) @ weights, without building the rows (serving: one context, every candidate)."""
+    actions = list(actions)
+    flats = [action_flat(a, context, space) for a in actions]
+    return encoder.dot(weights, [context_flat(context, space)], flats, [0] * len(actions))

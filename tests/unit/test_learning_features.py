@@ -69,3 +69,13 @@ def test_feature_space_round_trips_and_rejects_bad_widths():
     import pytest
     with pytest.raises(ValueError):
         F.FeatureSpace.from_dict({"bits": 40})
+
+
+def test_serving_sums_the_same_rows_it_would_have_built():
+    import numpy as np
+    space = F.FeatureSpace(bits=12, interactions=(("*", "*"),), derived=True)
+    encoder = F.Encoder(space)
+    weights = np.random.default_rng(3).normal(size=space.width).astype(np.float32)
+    actions = [ACTION, {"offer": {"kind": "free_shipping", "brands": ["a", "b"]}}, {}]
+    rows = F.rows_for(space, encoder, CONTEXT, actions)
+    assert np.allclose(F.dot_for(space, encoder, weights, CONTEXT, actions), rows @ weights, rtol=1e-5, atol=1e-6)
