@@ -12,7 +12,6 @@ answer, keeps the table already loaded.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from typing import Callable, Optional
 
@@ -21,6 +20,7 @@ from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError, 
 from azure.storage.blob import ContainerClient, ContentSettings
 
 from .affinity import AffinityError, Related
+from .refresh import Periodic
 
 log = logging.getLogger(__name__)
 
@@ -56,20 +56,14 @@ class RelatedCache:
 
     def __init__(self, store: RelatedStore, refresh_seconds: float = 30.0,
                  monotonic: Callable[[], float] = time.monotonic):
-        self._store, self._refresh, self._monotonic = store, refresh_seconds, monotonic
-        self._lock = threading.Lock()
-        self._checked = -float("inf")
+        self._store = store
+        self._periodic = Periodic(refresh_seconds, monotonic)
         self._etag: Optional[str] = None
         self._related: Optional[Related] = None
         self.error: Optional[str] = None  # why the last refresh failed, if it did
 
     def get(self) -> Optional[Related]:
-        if self._monotonic() - self._checked >= self._refresh and self._lock.acquire(blocking=False):
-            try:
-                self._checked = self._monotonic()
-                self._reload()
-            finally:
-                self._lock.release()
+        self._periodic.run(self._reload)
         return self._related
 
     def _reload(self) -> None:
@@ -91,4 +85,4 @@ class RelatedCache:
             self._related, self._etag = None, None
 
     def refresh_soon(self) -> None:
-        self._checked = -float("inf")
+        self._periodic.soon()

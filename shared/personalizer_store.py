@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 from typing import Any, Callable, Optional
 
@@ -22,6 +21,7 @@ from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError, 
 from azure.storage.blob import ContainerClient, ContentSettings
 
 from .personalizer.configuration import LoopSettings
+from .refresh import Periodic
 
 log = logging.getLogger(__name__)
 
@@ -60,20 +60,14 @@ class SettingsCache:
 
     def __init__(self, store: SettingsStore, defaults: Callable[[], LoopSettings], refresh_seconds: float = 30.0,
                  monotonic: Callable[[], float] = time.monotonic):
-        self._store, self._defaults, self._refresh, self._monotonic = store, defaults, refresh_seconds, monotonic
-        self._lock = threading.Lock()
-        self._checked = -float("inf")
+        self._store, self._defaults = store, defaults
+        self._periodic = Periodic(refresh_seconds, monotonic)
         self._etag: Optional[str] = None
         self._settings: Optional[LoopSettings] = None
         self._default: Optional[LoopSettings] = None
 
     def get(self) -> LoopSettings:
-        if self._monotonic() - self._checked >= self._refresh and self._lock.acquire(blocking=False):
-            try:
-                self._checked = self._monotonic()
-                self._reload()
-            finally:
-                self._lock.release()
+        self._periodic.run(self._reload)
         if self._settings is None and self._default is None:
             self._default = self._defaults()
         return self._settings or self._default
@@ -94,8 +88,9 @@ class SettingsCache:
 
     def put(self, settings: LoopSettings) -> LoopSettings:
         etag = self._store.save(settings.to_dict())
-        with self._lock:
-            self._settings, self._etag, self._checked = settings, etag, self._monotonic()
+        with self._periodic.lock:
+            self._settings, self._etag = settings, etag
+            self._periodic.done()
         return settings
 
 

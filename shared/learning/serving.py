@@ -9,10 +9,10 @@ read (storage unreachable), the model already loaded goes on serving.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from typing import Callable, Optional
 
+from ..refresh import Periodic
 from .explore import Serving
 from .model import LinearModel, ModelError
 from .retrain import Registry
@@ -28,22 +28,18 @@ class ModelUnavailable(Exception):
 class ModelCache:
     def __init__(self, registry: Registry, refresh_seconds: float = 30.0, apprentice: bool = False,
                  monotonic: Callable[[], float] = time.monotonic):
-        self._registry, self._refresh, self._apprentice = registry, refresh_seconds, apprentice
-        self._monotonic = monotonic
-        self._lock = threading.Lock()
-        self._checked = -float("inf")
+        self._registry, self._apprentice = registry, apprentice
+        self._periodic = Periodic(refresh_seconds, monotonic)
         self._models: dict[str, LinearModel] = {}
         self._serving = Serving(None, apprentice=apprentice, status=NO_MODEL)
 
     def serving(self) -> Serving:
         """What to serve now; refreshes from the registry when due (one caller refreshes, others go on)."""
-        if self._monotonic() - self._checked >= self._refresh and self._lock.acquire(blocking=False):
-            try:
-                self._checked = self._monotonic()
-                self._serving = self._load()
-            finally:
-                self._lock.release()
+        self._periodic.run(self._refresh_now)
         return self._serving
+
+    def _refresh_now(self) -> None:
+        self._serving = self._load()
 
     def _load(self) -> Serving:
         try:
@@ -73,7 +69,7 @@ class ModelCache:
 
     def refresh_soon(self) -> None:
         """Look at the registry again on the next call (a retrain in this process just promoted)."""
-        self._checked = -float("inf")
+        self._periodic.soon()
 
     def check(self) -> Optional[str]:
         """For health: raises ModelUnavailable when the baseline serves instead of a learned model."""

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import io
 import json
-import uuid
 import zipfile
 from datetime import datetime, timezone
 
 import numpy as np
 import pytest
-from azure.storage.blob import BlobServiceClient
 
 from shared import model_store
 from shared.learning.features import FeatureSpace
@@ -23,14 +21,6 @@ from shared.personalizer_store import PREFIX, EvaluationStore, SettingsCache, Se
 pytestmark = pytest.mark.timeout(60)
 
 NOW = datetime(2026, 5, 1, 12, tzinfo=timezone.utc)
-
-
-@pytest.fixture
-def container(stack):
-    blobs = BlobServiceClient.from_connection_string(stack.settings["AzureWebJobsStorage"])
-    created = blobs.create_container(f"models-{uuid.uuid4().hex[:10]}")
-    yield created
-    created.delete_container()
 
 
 def model(version: str) -> LinearModel:

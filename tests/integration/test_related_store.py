@@ -1,24 +1,14 @@
 """The related-products table in Azurite: saved, read back whole, then only when it changed."""
 from __future__ import annotations
 
-import uuid
 
 import pytest
-from azure.storage.blob import BlobServiceClient
 
 from shared import affinity
 from shared.affinity import AffinityParams, Interactions
 from shared.affinity_store import RelatedCache, RelatedStore
 
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture
-def container(stack):
-    blobs = BlobServiceClient.from_connection_string(stack.settings["AzureWebJobsStorage"])
-    created = blobs.create_container(f"models-{uuid.uuid4().hex[:10]}")
-    yield created
-    created.delete_container()
 
 
 def table(version: str):
