@@ -9,7 +9,7 @@ random). The true click probability is 0.7 for the product of the user type's fa
 in the time of day's brand, 0.25 for the favourite category in the other brand, 0.15 for the
 brand alone and 0.05 otherwise; the device means nothing. A click is a reward of 1; no click sends
 no reward, so the loop's default reward (0) counts. The achieved CTR (clicks / ranks) over the
-last LAST of EVENTS events (8,000 by default; E2E_PERSONALIZER_EVENTS) has to close FRACTION of
+last LAST of EVENTS events (12,000 by default; E2E_PERSONALIZER_EVENTS) has to close FRACTION of
 the gap between random (the mean click probability of the actions) and the oracle (the best one's),
 both from the world itself. At ~50 events/s here the last 2,000 follow three or more promotions.
 """
@@ -36,7 +36,7 @@ from .conftest import restarted_host
 
 pytestmark = pytest.mark.timeout(900)
 
-EVENTS = int(os.environ.get("E2E_PERSONALIZER_EVENTS", "8000"))
+EVENTS = int(os.environ.get("E2E_PERSONALIZER_EVENTS", "12000"))
 LAST = 2000  # events the acceptance figure is measured over
 FRACTION = 0.75  # of the way from random to the oracle
 WORKERS = 8
