@@ -4,12 +4,20 @@ training window's tables read from it (layout and rules: shared/learning/compact
 `compact` is the retrain job's first step; `load` its second: an hour whose manifest matches
 the raw archive is read from its Parquet files, any other hour (the open one, a closed one
 not compacted yet or changed since) from its raw batches, so the window is complete either way.
+
+The open hour is read from its raw batches at every retrain, and it grows all hour. So each
+batch, once downloaded and parsed, is kept as its two tables in a process-wide cache
+(`PARSED`, bounded in bytes, least recently used first out) under its container, name and
+etag: the next retrain downloads and parses only the batches written since, and a batch
+rewritten in between (a redelivery) has a new etag and is read again.
 """
 from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Collection, Optional, Sequence
@@ -25,17 +33,55 @@ if TYPE_CHECKING:
     from .settings import Settings
 
 log = logging.getLogger(__name__)
+PARSED_BYTES = 256 * 1024 * 1024  # the parsed batches' cache: about 400,000 offer decisions with their events
+Tables = tuple[pa.Table, pa.Table]  # (events, decisions)
+
+
+class ParsedBatches:
+    """Raw batches' (events, decisions) tables by (container URL, blob name, etag), the least
+    recently used dropped first once they hold more than `max_bytes`. Thread-safe."""
+
+    def __init__(self, max_bytes: int = PARSED_BYTES):
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self._tables: OrderedDict[tuple[str, str, str], Tables] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str, str]) -> Optional[Tables]:
+        with self._lock:
+            found = self._tables.get(key)
+            if found is not None:
+                self._tables.move_to_end(key)
+            return found
+
+    def put(self, key: tuple[str, str, str], tables: Tables) -> None:
+        size = sum(t.nbytes for t in tables)
+        with self._lock:
+            if key in self._tables or size > self.max_bytes:
+                return
+            self._tables[key] = tables
+            self.bytes += size
+            while self.bytes > self.max_bytes:
+                _, dropped = self._tables.popitem(last=False)
+                self.bytes -= sum(t.nbytes for t in dropped)
+
+    def __len__(self) -> int:
+        return len(self._tables)
+
+
+PARSED = ParsedBatches()
 
 
 class ParquetArchive:
     """Compacts the raw archive of `raw` into `container` and reads windows of both."""
 
     def __init__(self, service: BlobServiceClient, raw: archive.BlobArchive,
-                 container: str = resources.PARQUET_ARCHIVE, threads: int = 8):
+                 container: str = resources.PARQUET_ARCHIVE, threads: int = 8, parsed: ParsedBatches = PARSED):
         self.service = service
         self.raw = raw
         self.container = service.get_container_client(container)
         self.threads = threads
+        self.parsed = parsed
 
     def raw_sources(self, since: Optional[datetime] = None,
                     until: Optional[datetime] = None) -> dict[datetime, list[Source]]:
@@ -89,7 +135,7 @@ class ParquetArchive:
 
     def compact_hour(self, hour: datetime, sources: list[Source], now: datetime) -> dict[str, Any]:
         """Write one hour's two Parquet files from its raw batches, then its manifest; returns the manifest."""
-        events, decisions = dataset.tables(self._records(name for name, _ in sources))
+        events, decisions = self._raw_tables(sources)
         parquet = ContentSettings(content_type=compaction.CONTENT_TYPE)
         for kind, table in ((EVENTS, events), (DECISIONS, decisions)):
             self.container.upload_blob(compaction.parquet_name(kind, hour), compaction.parquet_bytes(table),
@@ -120,7 +166,7 @@ class ParquetArchive:
         schemas = {kind: dataset.projected(compaction.SCHEMAS[kind], columns[kind]) for kind in (EVENTS, DECISIONS)}
         only = compaction.id_array(decision_ids)
         parts = self._parquet(compacted, columns, schemas, only)
-        raw_events, raw_decisions = dataset.tables(self._records(n for h in pending for n, _ in sources[h]))
+        raw_events, raw_decisions = self._raw_tables([s for h in pending for s in sources[h]])
         events = dataset.concat([*parts[EVENTS], dataset.select(raw_events, event_columns)], schemas[EVENTS])
         if event_columns == ():
             events = schemas[EVENTS].empty_table()
@@ -154,10 +200,23 @@ class ParquetArchive:
                 out[kind].append(table)
         return out
 
-    def _records(self, names) -> list[dict]:
-        batches = sorted((b for b in map(archive.parse_name, names) if b),
+    def _raw_tables(self, sources: Sequence[Source]) -> Tables:
+        """(events, decisions) of these raw batches, each event and decision once (the first, by
+        partition and sequence number): parsed batches from the cache, the others downloaded."""
+        order = {name: etag for name, etag in sources}
+        batches = sorted((b for b in map(archive.parse_name, order) if b),
                          key=lambda b: (b.partition, b.first_sequence, b.name))
-        return [record for _, records in self.raw.read_all(batches, threads=self.threads) for record in records]
+        keys = {b.name: (self.raw.raw.url, b.name, order[b.name]) for b in batches}
+        found = {b.name: self.parsed.get(keys[b.name]) for b in batches}
+        missing = [b for b in batches if found[b.name] is None]
+        for batch, records in self.raw.read_all(missing, threads=self.threads):
+            found[batch.name] = dataset.tables(records)
+            self.parsed.put(keys[batch.name], found[batch.name])
+        if missing:
+            log.info("raw batches: %d parsed before, %d read now", len(batches) - len(missing), len(missing))
+        events = dataset.concat([found[b.name][0] for b in batches], dataset.EVENTS_SCHEMA)
+        decisions = dataset.concat([found[b.name][1] for b in batches], dataset.DECISIONS_SCHEMA)
+        return compaction.unique_by(events, "id"), dataset.dedupe(decisions)
 
 
 def _in_range(by_hour: dict[datetime, Any], since: Optional[datetime], until: Optional[datetime]) -> dict:

@@ -12,7 +12,7 @@ from azure.storage.blob import BlobServiceClient
 from shared import archive
 from shared import events as ev
 from shared.learning import compaction, dataset
-from shared.parquet_archive import ParquetArchive
+from shared.parquet_archive import ParquetArchive, ParsedBatches
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -32,7 +32,7 @@ def store(blobs):
     suffix = uuid.uuid4().hex[:10]
     raw, parquet = blobs.create_container(f"raw-{suffix}"), blobs.create_container(f"parquet-{suffix}")
     yield ParquetArchive(blobs, archive.BlobArchive(blobs, raw_container=raw.container_name),
-                         container=parquet.container_name)
+                         container=parquet.container_name, parsed=ParsedBatches())
     raw.delete_container()
     parquet.delete_container()
 
@@ -185,3 +185,31 @@ def test_a_compacted_hour_is_read_from_its_parquet_files_not_its_raw_batches(sto
 
     events, _ = store.load(H4, H4 + timedelta(minutes=59))
     assert sorted(events.column("id").to_pylist()) == ids([e for e in written[H4] if e["type"] != ev.PRODUCT_VIEWED])
+
+
+def test_the_open_hours_batches_are_downloaded_once_and_again_only_when_rewritten(store, monkeypatch):
+    written = fill(store)
+    downloaded: list[str] = []
+    read = store.raw.read
+    monkeypatch.setattr(store.raw, "read", lambda name, *a, **k: downloaded.append(name) or read(name, *a, **k))
+    first_events, first_decisions = store.load(H5, NOW)
+    assert sorted(downloaded) == names_of(store, "2026/11/22/05/") and len(store.parsed) == 2
+
+    downloaded.clear()
+    again_events, again_decisions = store.load(H5, NOW)  # a later retrain: nothing new in the hour
+    assert downloaded == []
+    assert again_events.equals(first_events) and again_decisions.equals(first_decisions)
+
+    # a new batch, and a redelivered one rewritten with other content (a new etag): only those two are read
+    new = write(store, "2", 5, H5 + timedelta(minutes=16), [viewed("u-8", H5 + timedelta(minutes=16))])
+    rewritten = write(store, "0", 4, H5 + timedelta(minutes=15), [shown("u-4", "d-4", H5 + timedelta(minutes=10),
+                                                                      offers=("of-3",))])
+    downloaded.clear()
+    events, decisions = store.load(H5, NOW)
+    assert sorted(downloaded) == sorted([new, rewritten])
+    assert decisions.column("chosenOfferId").to_pylist() == ["of-3"]
+    assert set(ids(written[H5])) < set(events.column("id").to_pylist()) and events.num_rows == 3
+
+
+def names_of(store: ParquetArchive, prefix: str) -> list[str]:
+    return sorted(store.raw.raw.list_blob_names(name_starts_with=prefix))
