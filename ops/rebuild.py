@@ -1,4 +1,4 @@
-"""`python -m ops rebuild`: recompute every profile and offer statistic from the raw archive.
+"""`python -m ops rebuild`: recompute every profile, offer statistic and traffic document from the raw archive.
 
 Reads the whole archive in (partition, sequence number) order, reads each hub message once
 (a batch redelivered with other boundaries can leave the same message in two blobs), runs
@@ -22,7 +22,7 @@ from typing import Callable, Optional
 import click
 from tqdm import tqdm
 
-from shared import archive, events, projection_store, projections
+from shared import archive, events, projection_store, projections, resources
 from shared.projections import Delivered
 
 
@@ -117,16 +117,17 @@ def rebuild_all(config, dry_run: bool, say: Callable[[str], None] = click.echo,
                 bars: bool = True) -> list[Difference]:
     began = time.monotonic()
     store = archive.from_settings(config)
-    targets = (("profiles", projection_store.profiles(config), "userId"),
-               ("offerstats", projection_store.offer_stats(config), "offerId"))
+    targets = ((resources.PROFILES, projection_store.profiles(config), "userId"),
+               (resources.OFFER_STATS, projection_store.offer_stats(config), "offerId"),
+               (resources.TRAFFIC_STATS, projection_store.traffic_stats(config), "hour"))
     with tqdm(desc="reading the archive", unit="blob", disable=not bars or None) as bar:
         loaded = load(store, bar.update)
-    profiles, stats = projections.replay(loaded.deliveries, config.affinity_half_life_hours)
+    replayed = projections.replay(loaded.deliveries, config.affinity_half_life_hours)
     say(f"{len(loaded.deliveries)} archived events in {loaded.batches} blobs "
-        f"({loaded.duplicate_messages} messages stored twice, read once) -> {len(profiles)} profiles, "
-        f"{len(stats)} offer statistics")
+        f"({loaded.duplicate_messages} messages stored twice, read once) -> {len(replayed.profiles)} profiles, "
+        f"{len(replayed.offer_stats)} offer statistics, {len(replayed.traffic_stats)} traffic statistics")
     differences = []
-    for (name, documents, key), rebuilt in zip(targets, (profiles, stats)):
+    for (name, documents, key), rebuilt in zip(targets, replayed):
         stored = {v.document["id"]: v.document for v in documents.read_all()}
         difference = compare(name, stored, rebuilt)
         differences.append(difference)
@@ -142,7 +143,7 @@ def rebuild_all(config, dry_run: bool, say: Callable[[str], None] = click.echo,
 @click.option("--dry-run", "--compare", "dry_run", is_flag=True,
               help="Write nothing; report how the stored documents differ from the archive (exit 1 if they do).")
 def rebuild(dry_run: bool) -> None:
-    """Recompute profiles and offer statistics from the raw event archive and replace the stored ones."""
+    """Recompute profiles, offer statistics and traffic from the raw event archive and replace the stored ones."""
     from . import app_settings
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")

@@ -11,7 +11,7 @@ from typing import Callable, Optional
 
 from . import (activity, affinity, affinity_store, archive, cache, catalog_store, coldstart, cosmos,
                eventhubs, ingest, model_store, offers, personalizer_store, projection_store, publisher, resources,
-               settings, storage, telemetry)
+               settings, stats, stats_store, storage, telemetry)
 from .personalizer import admin as personalizer_admin
 from .personalizer import configuration as personalizer_configuration
 from .personalizer import service as personalizer_service
@@ -198,6 +198,7 @@ def ingest_ports() -> ingest.Ports:
     config = app_settings()
     return ingest.Ports(archive=archive.from_settings(config), profiles=projection_store.profiles(config),
                         offer_stats=projection_store.offer_stats(config),
+                        traffic_stats=projection_store.traffic_stats(config),
                         half_life_hours=config.affinity_half_life_hours)
 
 
@@ -222,6 +223,23 @@ def simulation_ports() -> simulation_service.Ports:
         decide=lambda user_id, product_id, n: Shown.of(offers.decide(user_id, product_id, n, offer_ports())),
         post=lambda batch: activity.accept(json.dumps(batch).encode("utf-8"), post),
     )
+
+
+@lru_cache(maxsize=1)
+def stats_answers() -> stats.Answers:
+    """GET /api/stats: answers kept a couple of seconds, from the offer statistics and traffic in
+    Cosmos DB, the cached catalog, the offers loop's retrain reports and the simulation's status."""
+    config = app_settings()
+    db = cosmos.database(config.cosmos, config.cosmos_database)
+    reports = stats_store.ReportReader(_models_container())
+    return stats.Answers(stats.Ports(
+        offer_stats=stats_store.hours_reader(db.get_container_client(resources.OFFER_STATS),
+                                             stats_store.OFFER_STATS_QUERY),
+        traffic=stats_store.hours_reader(db.get_container_client(resources.TRAFFIC_STATS), stats_store.TRAFFIC_QUERY),
+        offers=lambda: catalog_cache().get().offers,
+        reports=stats_store.guard("retrain reports (Blob storage)", reports.newest),
+        simulation=stats_store.guard("simulation status (Redis)",
+                                     lambda: simulation_service.status(simulation_ports()))))
 
 
 # The Personalizer-compatible API's loop (functions/personalizer.py, shared/personalizer/).

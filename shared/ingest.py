@@ -2,14 +2,16 @@
 
 Order matters for crash safety. The touched documents are read first (reading changes
 nothing), then the batch is archived (a deterministic blob name: rewriting it is harmless),
-and only then are profiles and offer statistics written. A crash anywhere leaves the batch
+and only then are profiles, offer statistics and traffic (the archived events per hour,
+minute and type of this partition) written. A crash anywhere leaves the batch
 unacknowledged; it is delivered again and every step repeats without double counting
 (see shared/projections.py for how redeliveries and re-posted events are recognised).
 Infrastructure failures propagate, so the trigger fails and the batch is retried.
 
 The Personalizer-compatible API's events (personalizer.ranked/rewarded/activated) are
-archived as they come and project into nothing: their subject is an eventId, not a
-shopper. A redelivered one is archived again and counted once when read (by event id).
+archived as they come and project into no profile: their subject is an eventId, not a
+shopper. A redelivered one is archived again and counted once when read (by event id);
+traffic counts it once, as every archived event (by the partition's watermark).
 """
 from __future__ import annotations
 
@@ -72,6 +74,7 @@ class Ports:
     archive: Archive
     profiles: Documents
     offer_stats: Documents
+    traffic_stats: Documents
     half_life_hours: float = projections.DEFAULT_HALF_LIFE_HOURS
 
 
@@ -85,13 +88,15 @@ class Report:
     archived: int = 0
     profiles_written: int = 0
     offer_stats_written: int = 0
+    traffic_stats_written: int = 0
     seconds: dict = field(default_factory=dict)  # where the time went, by step
 
     def summary(self) -> str:
         steps = " ".join(f"{k}={v * 1000:.0f}ms" for k, v in self.seconds.items())
         return (f"{self.received} received, {self.invalid} dead-lettered, {self.applied} applied, "
                 f"{self.redelivered} redelivered, {self.repeated} repeats ignored; {self.profiles_written} "
-                f"profiles and {self.offer_stats_written} offer statistics written ({steps})")
+                f"profiles, {self.offer_stats_written} offer statistics and {self.traffic_stats_written} traffic "
+                f"statistics written ({steps})")
 
 
 def _finite(text: str) -> float:
@@ -155,13 +160,15 @@ def ingest(messages: Sequence[Message], ports: Ports) -> Report:
                 for user, delivered in by_user.items()}
     tallies = projections.group_tallies(t for o in outcomes.values() for t in o.tallies)
     stats = ports.offer_stats.read_many(list(tallies))
+    keep = sorted([*unprojected, *(d for o in outcomes.values() for d in o.archived)], key=lambda d: d.sequence)
+    traffic = projections.group_traffic(keep)
+    counted = ports.traffic_stats.read_many(list(traffic))
     clock.lap("read")
 
     if dead:
         ports.archive.write_dead_letters(key, dead)
         log.warning("%s invalid events of partition %s (from sequence number %s) dead-lettered as %s",
                     len(dead), key.partition, key.first_sequence, key.blob_name())
-    keep = sorted([*unprojected, *(d for o in outcomes.values() for d in o.archived)], key=lambda d: d.sequence)
     if keep:
         ports.archive.write_events(key, [archive.event_record(d.partition, d.sequence, d.enqueued_time,
                                                               d.event.to_dict()) for d in keep])
@@ -177,6 +184,10 @@ def ingest(messages: Sequence[Message], ports: Ports) -> Report:
                     for doc_id, group in tallies.items()]
     report.offer_stats_written = ports.offer_stats.update_many(stat_updates)
     clock.lap("offer_stats")
+    traffic_updates = [Update(doc_id, projections.hour_of(group[0].event.time), _traffic_change(group),
+                              counted.get(doc_id)) for doc_id, group in traffic.items()]
+    report.traffic_stats_written = ports.traffic_stats.update_many(traffic_updates)
+    clock.lap("traffic_stats")
 
     report.applied = sum(o.applied for o in outcomes.values())
     report.redelivered = sum(o.redelivered for o in outcomes.values())
@@ -195,6 +206,11 @@ def _profile_change(user: str, delivered: list[Delivered], half_life_hours: floa
 
 def _stats_change(group: list[projections.Tally]):
     return lambda document: projections.apply_tallies(document, group[0].offer_id, group[0].hour, group)
+
+
+def _traffic_change(group: list[Delivered]):
+    hour = projections.hour_of(group[0].event.time)
+    return lambda document: projections.apply_traffic(document, hour, group[0].partition, group)
 
 
 class _Clock:

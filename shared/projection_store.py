@@ -1,4 +1,4 @@
-"""Profiles and offer statistics in Cosmos DB: batched reads and etag-conditional writes.
+"""Profiles, offer statistics and traffic in Cosmos DB: batched reads and etag-conditional writes.
 
 A batch of events touches each document once: `read_many` fetches every touched document
 with a query per chunk of ids (one round trip for hundreds of documents, where point reads
@@ -172,3 +172,9 @@ def profiles(config: Settings) -> DocumentStore:
 def offer_stats(config: Settings) -> DocumentStore:
     return DocumentStore(cosmos.database(config.cosmos, config.cosmos_database)
                          .get_container_client(resources.OFFER_STATS), remember=10_000)
+
+
+def traffic_stats(config: Settings) -> DocumentStore:
+    # Each document has one writer, its hub partition's (batch after batch): nothing to remember.
+    return DocumentStore(cosmos.database(config.cosmos, config.cosmos_database)
+                         .get_container_client(resources.TRAFFIC_STATS))

@@ -1,4 +1,4 @@
-"""Projections: a user's profile and per-hour offer statistics, derived purely from events.
+"""Projections: a user's profile, per-hour offer statistics and traffic, derived purely from events.
 
 Everything here is a pure function of the events and their place on the hub (partition and
 sequence number), never of the wall clock, so replaying the archive gives the documents the
@@ -7,17 +7,24 @@ live ingest wrote, bit for bit (see ops/rebuild.py).
 Idempotence has two parts:
 * A redelivered hub message (the same partition and sequence number, after a crash or a
   retried batch) is recognised by the profile's `watermark` (a user's events all come from
-  one partition, since the partition key is the userId) and by each offer-statistics
-  document's per-partition `watermarks`.
+  one partition, since the partition key is the userId), by each offer-statistics
+  document's per-partition `watermarks` and by each traffic document's `watermark` (one
+  traffic document per hour and hub partition).
 * A re-posted event (the same event id in a new hub message, e.g. a client that retried a
   POST) is recognised by the ids of the user's last RECENT_EVENTS applied events, kept in
   the profile as `recentEvents`. Such a repeat is neither applied nor archived.
+
+Both statistics are kept per hour and, inside the hour's document, per minute of the event's
+time (`byMinute`, keyed "MM"): the dashboard's series (shared/stats.py) read a window of
+whole minutes from the hours' documents. Documents written before `byMinute` existed are
+read and updated alike; only the minutes counted since then have a breakdown (a rebuild
+fills it from the archive).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any, Iterable, NamedTuple, Optional, Sequence
 
 from . import events
 from .events import Event
@@ -55,6 +62,7 @@ class Tally:
     partition: str
     sequence: int
     model_version: str
+    minute: str  # "MM" of the event's time, within `hour`
     impressions: int = 0
     clicks: int = 0
 
@@ -85,8 +93,21 @@ def hour_of(time: datetime) -> str:
     return time.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:00:00Z")
 
 
+def minute_of(time: datetime) -> str:
+    """The "MM" key of `time`'s minute within its hour (the byMinute breakdowns)."""
+    return time.astimezone(timezone.utc).strftime("%M")
+
+
+def _compact(hour: str) -> str:
+    return f"{hour[0:4]}{hour[5:7]}{hour[8:10]}{hour[11:13]}"
+
+
 def offer_stats_id(offer_id: str, hour: str) -> str:
-    return f"{offer_id}:{hour[0:4]}{hour[5:7]}{hour[8:10]}{hour[11:13]}"
+    return f"{offer_id}:{_compact(hour)}"
+
+
+def traffic_stats_id(hour: str, partition: str) -> str:
+    return f"{_compact(hour)}:{partition}"
 
 
 def new_profile(user_id: str) -> dict:
@@ -100,7 +121,12 @@ def new_profile(user_id: str) -> dict:
 
 def new_offer_stats(offer_id: str, hour: str) -> dict:
     return {"id": offer_stats_id(offer_id, hour), "offerId": offer_id, "hour": hour,
-            "impressions": 0, "clicks": 0, "byModel": {}, "watermarks": {}}
+            "impressions": 0, "clicks": 0, "byModel": {}, "byMinute": {}, "watermarks": {}}
+
+
+def new_traffic_stats(hour: str, partition: str) -> dict:
+    return {"id": traffic_stats_id(hour, partition), "hour": hour, "partition": partition,
+            "events": 0, "byType": {}, "byMinute": {}, "watermark": None}
 
 
 def classify(profile: dict, remembered: dict[str, tuple[str, int]], delivered: Delivered) -> str:
@@ -209,7 +235,8 @@ def _count(counts: dict, key: str) -> None:
 
 def _tallies(delivered: Delivered, state: dict) -> list[Tally]:
     event = delivered.event
-    place = dict(partition=delivered.partition, sequence=delivered.sequence, hour=hour_of(event.time))
+    place = dict(partition=delivered.partition, sequence=delivered.sequence, hour=hour_of(event.time),
+                 minute=minute_of(event.time))
     if event.type == events.OFFER_SHOWN:
         return [Tally(offer_id=c.offerId, model_version=event.data.modelVersion, impressions=1, **place)
                 for c in event.data.chosen]
@@ -220,25 +247,42 @@ def _tallies(delivered: Delivered, state: dict) -> list[Tally]:
     return []
 
 
+def _counts() -> dict:
+    return {"impressions": 0, "clicks": 0}
+
+
+def _copy_models(by_model: dict) -> dict:
+    return {m: dict(c) for m, c in by_model.items()}
+
+
+def _offer_state(document: Optional[dict], offer_id: str, hour: str) -> dict:
+    """A copy of the document deep enough to count into (a new one for None); one written
+    before byMinute existed gets an empty breakdown."""
+    if document is None:
+        return new_offer_stats(offer_id, hour)
+    minutes = {m: dict(c, byModel=_copy_models(c["byModel"])) for m, c in document.get("byMinute", {}).items()}
+    return dict(document, byModel=_copy_models(document["byModel"]), byMinute=minutes,
+                watermarks=dict(document["watermarks"]))
+
+
 def apply_tallies(document: Optional[dict], offer_id: str, hour: str, tallies: Iterable[Tally]) -> Optional[dict]:
     """Count the tallies (of one offer and hour) the document has not counted yet.
 
     A tally at or below the document's watermark for its partition was counted before (a
-    redelivered batch). Returns the new document, or None when nothing was new.
+    redelivered batch). Each is counted in the hour, its model, its minute and the minute's
+    model. Returns the new document, or None when nothing was new.
     """
-    state = (dict(document, byModel={m: dict(c) for m, c in document["byModel"].items()},
-                  watermarks=dict(document["watermarks"]))
-             if document is not None else new_offer_stats(offer_id, hour))
+    state = _offer_state(document, offer_id, hour)
     counted_up_to = dict(state["watermarks"])  # as before this call: one event may give several tallies
     changed = False
     for tally in tallies:
         if tally.sequence <= counted_up_to.get(tally.partition, -1):
             continue
-        state["impressions"] += tally.impressions
-        state["clicks"] += tally.clicks
-        model = state["byModel"].setdefault(tally.model_version, {"impressions": 0, "clicks": 0})
-        model["impressions"] += tally.impressions
-        model["clicks"] += tally.clicks
+        minute = state["byMinute"].setdefault(tally.minute, {**_counts(), "byModel": {}})
+        for counts in (state, state["byModel"].setdefault(tally.model_version, _counts()),
+                       minute, minute["byModel"].setdefault(tally.model_version, _counts())):
+            counts["impressions"] += tally.impressions
+            counts["clicks"] += tally.clicks
         state["watermarks"][tally.partition] = max(state["watermarks"].get(tally.partition, -1), tally.sequence)
         changed = True
     return state if changed else None
@@ -252,22 +296,70 @@ def group_tallies(tallies: Iterable[Tally]) -> dict[str, list[Tally]]:
     return grouped
 
 
+def group_traffic(deliveries: Iterable[Delivered]) -> dict[str, list[Delivered]]:
+    """Events by traffic document id (the hour of the event's time, the hub partition), each list in hub order."""
+    grouped: dict[str, list[Delivered]] = {}
+    for delivered in sorted(deliveries, key=lambda d: (d.partition, d.sequence)):
+        grouped.setdefault(traffic_stats_id(hour_of(delivered.event.time), delivered.partition), []).append(delivered)
+    return grouped
+
+
+def apply_traffic(document: Optional[dict], hour: str, partition: str,
+                  deliveries: Iterable[Delivered]) -> Optional[dict]:
+    """Count the events (of one hour and hub partition) the document has not counted yet, by type,
+    in the hour and in the event's minute.
+
+    An event at or below the document's `watermark` was counted before (a redelivered batch).
+    Returns the new document, or None when nothing was new.
+    """
+    state = (dict(document, byType=dict(document["byType"]),
+                  byMinute={m: dict(c, byType=dict(c["byType"])) for m, c in document["byMinute"].items()})
+             if document is not None else new_traffic_stats(hour, partition))
+    counted_up_to = state["watermark"] if state["watermark"] is not None else -1
+    newest = counted_up_to
+    for delivered in deliveries:
+        if delivered.sequence <= counted_up_to:
+            continue
+        minute = state["byMinute"].setdefault(minute_of(delivered.event.time), {"events": 0, "byType": {}})
+        for counts in (state, minute):
+            counts["events"] += 1
+            _count(counts["byType"], delivered.event.type)
+        newest = max(newest, delivered.sequence)
+    if newest == counted_up_to:
+        return None
+    state["watermark"] = newest
+    return state
+
+
 def strip_system_fields(document: dict[str, Any]) -> dict[str, Any]:
     """The document without Cosmos DB's own properties (_rid, _self, _etag, _attachments, _ts)."""
     return {k: v for k, v in document.items() if not k.startswith("_")}
 
 
-def replay(deliveries: Iterable[Delivered], half_life_hours: float = DEFAULT_HALF_LIFE_HOURS
-           ) -> tuple[dict[str, dict], dict[str, dict]]:
-    """Every profile and offer-statistics document from scratch, by id.
+class Replayed(NamedTuple):
+    """Every projection's documents, by id."""
+
+    profiles: dict[str, dict]
+    offer_stats: dict[str, dict]
+    traffic_stats: dict[str, dict]
+
+
+def replay(deliveries: Iterable[Delivered], half_life_hours: float = DEFAULT_HALF_LIFE_HOURS) -> Replayed:
+    """Every profile, offer-statistics and traffic document from scratch.
 
     `deliveries` are the archived hub messages in (partition, sequence) order, each once.
     The same functions as the live path run over them, so the documents come out equal to
-    the live ones whatever batches the live path saw.
+    the live ones whatever batches the live path saw: the Personalizer-compatible API's
+    events project into no profile (their subject is not a shopper), and traffic counts
+    what the live path archives (every event but a shopper's re-posted one).
     """
     by_user: dict[str, list[Delivered]] = {}
+    counted: list[Delivered] = []
     for delivered in deliveries:
-        by_user.setdefault(delivered.event.user_id, []).append(delivered)
+        if delivered.event.type in events.PERSONALIZER_TYPES:
+            counted.append(delivered)
+        else:
+            by_user.setdefault(delivered.event.user_id, []).append(delivered)
     profiles: dict[str, dict] = {}
     tallies: list[Tally] = []
     for user, delivered in by_user.items():
@@ -275,9 +367,15 @@ def replay(deliveries: Iterable[Delivered], half_life_hours: float = DEFAULT_HAL
         if outcome.profile is not None:
             profiles[user] = outcome.profile
         tallies.extend(outcome.tallies)
+        counted.extend(outcome.archived)
     stats = {}
     for doc_id, group in group_tallies(tallies).items():
         document = apply_tallies(None, group[0].offer_id, group[0].hour, group)
         if document is not None:
             stats[doc_id] = document
-    return profiles, stats
+    traffic = {}
+    for doc_id, group in group_traffic(counted).items():
+        document = apply_traffic(None, hour_of(group[0].event.time), group[0].partition, group)
+        if document is not None:
+            traffic[doc_id] = document
+    return Replayed(profiles, stats, traffic)

@@ -20,16 +20,19 @@ QUEUES: tuple[str, ...] = (SIMULATION_ACTIONS, SIMULATION_RESPONSES)
 
 # Cosmos DB containers: name -> partition key path, chosen for the access paths:
 # catalog documents are read whole into the offers function's cache; a profile is one
-# point read per offer request; offer statistics are one document per offer and hour.
+# point read per offer request; offer statistics are one document per offer and hour;
+# traffic is one document per hour and hub partition, read by hour (the dashboard's window).
 PRODUCTS = "products"
 OFFERS = "offers"
 USERS = "users"
 PROFILES = "profiles"
 OFFER_STATS = "offerstats"
+TRAFFIC_STATS = "trafficstats"
 COSMOS_CONTAINERS: dict[str, str] = {
     PRODUCTS: "/id",
     OFFERS: "/id",
     USERS: "/id",
     PROFILES: "/userId",
     OFFER_STATS: "/offerId",
+    TRAFFIC_STATS: "/hour",
 }

@@ -113,7 +113,7 @@ def test_posting_the_same_events_again_changes_nothing(posted, api):
 def test_rebuilding_from_the_archive_gives_identical_profiles_and_offer_statistics(posted):
     config = settings.load(posted.settings)
     loaded = rebuild.load(archive.from_settings(config))
-    profiles, stats = projections.replay(loaded.deliveries, config.affinity_half_life_hours)
+    profiles, stats, _ = projections.replay(loaded.deliveries, config.affinity_half_life_hours)
     assert {u: profiles[u] for u in posted.users} == read_docs(posted.profiles, posted.users)
     assert {i: stats[i] for i in posted.stat_ids} == read_docs(posted.offer_stats, posted.stat_ids)
 

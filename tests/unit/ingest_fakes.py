@@ -152,10 +152,12 @@ class World:
         self.archive = archive.BlobArchive(self.blob_service)
         self.profiles_container = FakeContainer("profiles", "userId")
         self.stats_container = FakeContainer("offerstats", "offerId")
+        self.traffic_container = FakeContainer("trafficstats", "hour")
         self.ports = ingest.Ports(
             archive=self.archive,
             profiles=projection_store.DocumentStore(self.profiles_container),
             offer_stats=projection_store.DocumentStore(self.stats_container, remember=100),
+            traffic_stats=projection_store.DocumentStore(self.traffic_container),
             half_life_hours=half_life_hours)
 
     @property
@@ -174,3 +176,6 @@ class World:
 
     def stats(self) -> dict[str, dict]:
         return self.stats_container.documents()
+
+    def traffic(self) -> dict[str, dict]:
+        return self.traffic_container.documents()

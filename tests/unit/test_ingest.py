@@ -1,6 +1,7 @@
 """The ingest service over in-memory fakes of Blob storage and Cosmos DB."""
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import datetime, timedelta, timezone
 
@@ -170,7 +171,7 @@ def test_a_document_that_keeps_changing_fails_the_batch_after_bounded_attempts()
     world = World()
     ingest.ingest(messages([ef.view("u-1")], first=1), world.ports)
     store = projection_store.DocumentStore(world.profiles_container, attempts=3)
-    world.ports = ingest.Ports(world.archive, store, world.ports.offer_stats)
+    world.ports = dataclasses.replace(world.ports, profiles=store)
     container = world.profiles_container
 
     def bump(_body):
@@ -236,3 +237,21 @@ def test_personalizer_events_are_archived_in_order_and_project_into_no_profile()
     assert report.archived == 9 and report.invalid == 0
     assert "personalizer" not in world.profiles()
     assert set(world.profiles()) == {r["subject"] for r in shoppers}
+
+
+def test_a_batch_counts_its_archived_events_as_traffic_once_and_says_so():
+    world = World()
+    raws = ef.workload(40, 4, seed=10, with_shown=True)
+    batch = messages(raws + [b"garbage"])
+    report = ingest.ingest(batch, world.ports)
+    traffic = world.traffic()
+    assert report.traffic_stats_written == len(traffic) > 0
+    assert "traffic statistics written" in report.summary() and "traffic_stats=" in report.summary()
+    assert sum(t["events"] for t in traffic.values()) == 40  # the dead letter is no event
+    assert {t["partition"] for t in traffic.values()} == {"2"}
+    assert world.traffic_container.calls.count("query") == 1  # read with the batch's other documents
+    stored = world.traffic_container.items.copy()
+    again = ingest.ingest(batch, world.ports)  # redelivered
+    assert again.traffic_stats_written == 0 and world.traffic_container.items == stored
+    reposted = ingest.ingest(messages(raws, first=900), world.ports)  # the same events in new messages
+    assert reposted.traffic_stats_written == 0 and world.traffic_container.items == stored

@@ -1,6 +1,7 @@
 """Profiles and offer statistics from events: the maths, idempotence and determinism."""
 from __future__ import annotations
 
+import json
 import random
 from datetime import timedelta
 
@@ -112,7 +113,7 @@ def test_a_redelivery_older_than_the_remembered_ids_is_recognised_by_the_waterma
 def test_the_documents_do_not_depend_on_how_the_events_were_batched():
     raws = ef.workload(600, 7, seed=5, with_shown=True)
     delivered = deliver(raws, first=0)
-    profiles, stats = replay(delivered)
+    profiles, stats, _ = replay(delivered)
     rng = random.Random(9)
     live_profiles: dict[str, dict] = {}
     live_stats: dict[str, dict] = {}
@@ -140,12 +141,14 @@ def test_the_documents_do_not_depend_on_how_the_events_were_batched():
 
 def test_offer_statistics_count_each_chosen_offer_in_the_hour_of_the_event():
     late = BASE + timedelta(minutes=59, seconds=59)
-    _, stats = replay(deliver([ef.shown("u", "d-1", ("of-1", "of-2"), "m-1"),
-                               ef.shown("u", "d-2", ("of-1",), "m-2", time=late),
-                               ef.shown("u", "d-3", ("of-1",), "m-2", time=BASE + timedelta(hours=1))]))
+    stats = replay(deliver([ef.shown("u", "d-1", ("of-1", "of-2"), "m-1"),
+                            ef.shown("u", "d-2", ("of-1",), "m-2", time=late),
+                            ef.shown("u", "d-3", ("of-1",), "m-2", time=BASE + timedelta(hours=1))])).offer_stats
     assert stats["of-1:2026112203"] == {
         "id": "of-1:2026112203", "offerId": "of-1", "hour": "2026-11-22T03:00:00Z", "impressions": 2, "clicks": 0,
         "byModel": {"m-1": {"impressions": 1, "clicks": 0}, "m-2": {"impressions": 1, "clicks": 0}},
+        "byMinute": {"00": {"impressions": 1, "clicks": 0, "byModel": {"m-1": {"impressions": 1, "clicks": 0}}},
+                     "59": {"impressions": 1, "clicks": 0, "byModel": {"m-2": {"impressions": 1, "clicks": 0}}}},
         "watermarks": {"0": 101}}
     assert stats["of-1:2026112204"]["impressions"] == 1
     assert stats["of-2:2026112203"]["impressions"] == 1
@@ -153,8 +156,8 @@ def test_offer_statistics_count_each_chosen_offer_in_the_hour_of_the_event():
 
 def test_a_click_counts_for_the_model_that_showed_the_offer_in_the_hour_of_the_click():
     click_time = BASE + timedelta(hours=2)
-    _, stats = replay(deliver([ef.shown("u", "d-1", ("of-1",), "m-7"), ef.clicked("u", "d-1", "of-1", time=click_time),
-                               ef.clicked("u", "d-unknown", "of-1", time=click_time)]))
+    stats = replay(deliver([ef.shown("u", "d-1", ("of-1",), "m-7"), ef.clicked("u", "d-1", "of-1", time=click_time),
+                            ef.clicked("u", "d-unknown", "of-1", time=click_time)])).offer_stats
     assert stats["of-1:2026112205"]["clicks"] == 2
     assert stats["of-1:2026112205"]["byModel"] == {"m-7": {"impressions": 0, "clicks": 1},
                                                    projections.UNKNOWN_MODEL: {"impressions": 0, "clicks": 1}}
@@ -166,13 +169,13 @@ def test_offer_statistics_skip_tallies_at_or_below_their_partition_watermark():
     document = apply_tallies(None, "of-1", tallies[0].hour, tallies)
     assert document["impressions"] == 2 and document["watermarks"] == {"0": 8}
     assert apply_tallies(document, "of-1", tallies[0].hour, tallies) is None
-    other_partition = [projections.Tally("of-1", tallies[0].hour, "1", 3, "m-1", impressions=1)]
+    other_partition = [projections.Tally("of-1", tallies[0].hour, "1", 3, "m-1", "00", impressions=1)]
     assert apply_tallies(document, "of-1", tallies[0].hour, other_partition)["impressions"] == 3
 
 
 def test_nothing_in_the_documents_comes_from_the_wall_clock():
     raws = ef.workload(200, 3, seed=11, with_shown=True)
-    profiles, stats = replay(deliver(raws))
+    profiles, stats, _ = replay(deliver(raws))
     times = {v["time"] for p in profiles.values() for v in p["recentViews"]} | {
         p["affinityAsOf"] for p in profiles.values()} | {s["hour"] for s in stats.values()}
     assert all(t.startswith("2026-11-22T0") for t in times)  # all within the events' hours
@@ -193,3 +196,92 @@ def test_the_documents_given_are_not_changed():
         apply_tallies(stats.get(doc_id), group[0].offer_id, group[0].hour, group)
     assert later.applied == 60
     assert json.dumps([profile, stats], sort_keys=True) == before
+
+
+# -- per-minute breakdowns and traffic ---------------------------------------------------------
+
+def test_each_minute_of_an_offers_hour_sums_to_the_hour_per_model_too():
+    raws = ef.workload(500, 6, seed=21, with_shown=True)
+    stats = replay(deliver(raws, first=0)).offer_stats
+    for document in stats.values():
+        minutes = document["byMinute"].values()
+        assert sum(m["impressions"] for m in minutes) == document["impressions"]
+        assert sum(m["clicks"] for m in minutes) == document["clicks"]
+        for model, counts in document["byModel"].items():
+            assert counts == {k: sum(m["byModel"].get(model, {}).get(k, 0) for m in minutes)
+                              for k in ("impressions", "clicks")}
+    # every minute key is the minute of an event's time, as "MM"
+    shown_minutes = {(r["data"]["chosen"][0]["offerId"], ef.hour(r["time"]), r["time"][14:16])
+                     for r in raws if r["type"] == events.OFFER_SHOWN}
+    assert all(m in stats[projections.offer_stats_id(o, h)]["byMinute"] for o, h, m in shown_minutes)
+
+
+def test_a_redelivered_batch_counts_no_minute_twice():
+    delivered = deliver([ef.shown("u", "d-1", ("of-1",), "m-1", time=BASE + timedelta(minutes=7)),
+                         ef.clicked("u", "d-1", "of-1", time=BASE + timedelta(minutes=8))], first=10)
+    tallies = project_user(None, "u", delivered).tallies
+    assert [t.minute for t in tallies] == ["07", "08"]
+    document = apply_tallies(None, "of-1", tallies[0].hour, tallies)
+    assert apply_tallies(document, "of-1", tallies[0].hour, tallies) is None
+    overlapping = tallies + [projections.Tally("of-1", tallies[0].hour, "0", 12, "m-1", "08", impressions=1)]
+    again = apply_tallies(document, "of-1", tallies[0].hour, overlapping)
+    assert again["byMinute"]["07"] == {"impressions": 1, "clicks": 0,
+                                       "byModel": {"m-1": {"impressions": 1, "clicks": 0}}}
+    assert again["byMinute"]["08"]["byModel"] == {"m-1": {"impressions": 1, "clicks": 1}}
+    assert again["impressions"] == 2 and again["watermarks"] == {"0": 12}
+
+
+def test_a_document_written_before_by_minute_is_read_and_updated():
+    hour = "2026-11-22T03:00:00Z"
+    old = {"id": "of-1:2026112203", "offerId": "of-1", "hour": hour, "impressions": 5, "clicks": 1,
+           "byModel": {"m-1": {"impressions": 5, "clicks": 1}}, "watermarks": {"0": 50}}
+    kept = json.dumps(old, sort_keys=True)
+    tallies = [projections.Tally("of-1", hour, "0", 50, "m-1", "02", impressions=1),  # counted before the upgrade
+               projections.Tally("of-1", hour, "0", 51, "m-2", "30", impressions=1),
+               projections.Tally("of-1", hour, "0", 52, "m-1", "31", clicks=1)]
+    document = apply_tallies(old, "of-1", hour, tallies)
+    assert (document["impressions"], document["clicks"]) == (6, 2)
+    assert document["byModel"] == {"m-1": {"impressions": 5, "clicks": 2}, "m-2": {"impressions": 1, "clicks": 0}}
+    assert document["byMinute"] == {
+        "30": {"impressions": 1, "clicks": 0, "byModel": {"m-2": {"impressions": 1, "clicks": 0}}},
+        "31": {"impressions": 0, "clicks": 1, "byModel": {"m-1": {"impressions": 0, "clicks": 1}}}}
+    assert json.dumps(old, sort_keys=True) == kept  # the stored document is not changed in place
+    assert apply_tallies(old, "of-1", hour, tallies[:1]) is None
+
+
+def test_traffic_counts_every_event_by_type_in_its_hour_minute_and_partition():
+    delivered = deliver([ef.view("a", time=BASE + timedelta(minutes=1, seconds=59)),
+                         ef.view("b", time=BASE + timedelta(minutes=2)),
+                         ef.cart("a", time=BASE + timedelta(minutes=2, seconds=30)),
+                         ef.view("a", time=BASE + timedelta(hours=1))], partition="3", first=40)
+    traffic = replay(delivered).traffic_stats
+    assert set(traffic) == {"2026112203:3", "2026112204:3"}
+    assert traffic["2026112203:3"] == {
+        "id": "2026112203:3", "hour": "2026-11-22T03:00:00Z", "partition": "3", "events": 3,
+        "byType": {events.PRODUCT_VIEWED: 2, events.CART_ADDED: 1},
+        "byMinute": {"01": {"events": 1, "byType": {events.PRODUCT_VIEWED: 1}},
+                     "02": {"events": 2, "byType": {events.PRODUCT_VIEWED: 1, events.CART_ADDED: 1}}},
+        "watermark": 42}
+    assert traffic["2026112204:3"]["watermark"] == 43 and traffic["2026112204:3"]["events"] == 1
+
+
+def test_traffic_skips_events_at_or_below_its_watermark_and_leaves_the_stored_document_alone():
+    delivered = deliver([ef.view("u", time=BASE + timedelta(seconds=i)) for i in range(10)], partition="1", first=0)
+    hour = "2026-11-22T03:00:00Z"
+    first = projections.apply_traffic(None, hour, "1", delivered[:6])
+    kept = json.dumps(first, sort_keys=True)
+    assert projections.apply_traffic(first, hour, "1", delivered[:6]) is None  # a redelivered batch
+    rest = projections.apply_traffic(first, hour, "1", delivered[3:])  # overlapping: 3..5 again
+    assert rest["events"] == 10 and rest["byMinute"]["00"]["events"] == 10 and rest["watermark"] == 9
+    assert json.dumps(first, sort_keys=True) == kept
+    assert projections.apply_traffic(None, hour, "1", delivered) == rest  # batching does not matter
+
+
+def test_traffic_does_not_count_a_reposted_event_and_the_personalizer_loops_events_make_no_profile():
+    from tests.unit.test_learning_rewards import ranked
+    raws = [ef.view("u"), ef.view("u", product="p-2")]
+    loop = ranked("e1", BASE)
+    replayed = replay(deliver(raws + raws[:1] + [loop], first=0))  # the first view re-posted in a new message
+    assert sum(t["events"] for t in replayed.traffic_stats.values()) == 3
+    assert replayed.traffic_stats["2026112203:0"]["byType"] == {events.PRODUCT_VIEWED: 2, events.PERSONALIZER_RANKED: 1}
+    assert set(replayed.profiles) == {"u"} and replayed.profiles["u"]["eventCount"] == 2

@@ -48,6 +48,7 @@ EXPECTED: dict[str, list[dict]] = {
     "admin_retrain": [B("httpTrigger", "IN", "req", route="admin/retrain", methods=["POST"], authLevel="FUNCTION"), B("http", "OUT", "$return")],
     "personalizer_api": [B("httpTrigger", "IN", "req", route="personalizer/{*path}", methods=["GET", "POST", "PUT", "DELETE"], authLevel="ANONYMOUS"), B("http", "OUT", "$return")],
     "personalizer_retrain": [B("timerTrigger", "IN", "timer", schedule="%PERSONALIZER_RETRAIN_SCHEDULE%")],
+    "get_stats": [B("httpTrigger", "IN", "req", route="stats", methods=["GET"], authLevel="ANONYMOUS"), B("http", "OUT", "$return")],
     # "on_clicks": [B("eventHubTrigger", "IN", "events", eventHubName="clicks", connection="EventHubConnection", cardinality="MANY", consumerGroup="$Default")],
 }
 
