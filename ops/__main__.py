@@ -6,7 +6,7 @@ import importlib
 import click
 
 # Each module here defines a click command of its own name; list it to add it.
-COMMANDS = ("seed", "rebuild", "demo", "simulate", "azure_settings")
+COMMANDS = ("seed", "rebuild", "demo", "simulate", "azure_settings", "export")
 
 
 @click.group()

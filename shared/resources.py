@@ -5,13 +5,15 @@ The local stack creates them on `make up`; the Bicep template creates the same i
 from __future__ import annotations
 
 # Blob containers: the raw event archive, rejected events with their reasons, trained models,
-# and the Parquet archive the retrain job will read. (Event Hubs checkpoints live in the
-# host's own azure-webjobs-eventhub container, which the host creates.)
+# the Parquet archive the retrain job reads, and the BI export (`python -m ops export --to-blob`,
+# docs/export.md). (Event Hubs checkpoints live in the host's own azure-webjobs-eventhub
+# container, which the host creates.)
 RAW_ARCHIVE = "raw"
 DEAD_LETTER = "deadletter"
 MODELS = "models"
 PARQUET_ARCHIVE = "parquet"
-BLOB_CONTAINERS = (RAW_ARCHIVE, DEAD_LETTER, MODELS, PARQUET_ARCHIVE)
+EXPORTS = "exports"
+BLOB_CONTAINERS = (RAW_ARCHIVE, DEAD_LETTER, MODELS, PARQUET_ARCHIVE, EXPORTS)
 
 # Storage queues the app listens on: the simulation's shoppers (their next steps, their responses).
 SIMULATION_ACTIONS = "simulation-actions"
