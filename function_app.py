@@ -9,7 +9,7 @@ from functions import ingest
 from functions import simulation
 from functions import retrain
 from functions import personalizer
-from functions import stats
+from functions import pages, stats
 
 logging.getLogger("azure").setLevel(logging.WARNING)  # the SDKs log every HTTP call at INFO
 
@@ -24,3 +24,4 @@ app.register_functions(simulation.bp)
 app.register_functions(retrain.bp)
 app.register_functions(personalizer.bp)
 app.register_functions(stats.bp)
+app.register_functions(pages.bp)

@@ -49,6 +49,9 @@ EXPECTED: dict[str, list[dict]] = {
     "personalizer_api": [B("httpTrigger", "IN", "req", route="personalizer/{*path}", methods=["GET", "POST", "PUT", "DELETE"], authLevel="ANONYMOUS"), B("http", "OUT", "$return")],
     "personalizer_retrain": [B("timerTrigger", "IN", "timer", schedule="%PERSONALIZER_RETRAIN_SCHEDULE%")],
     "get_stats": [B("httpTrigger", "IN", "req", route="stats", methods=["GET"], authLevel="ANONYMOUS"), B("http", "OUT", "$return")],
+    "dashboard_page": [B("httpTrigger", "IN", "req", route="dashboard", methods=["GET"], authLevel="ANONYMOUS"), B("http", "OUT", "$return")],
+    "store_page": [B("httpTrigger", "IN", "req", route="store", methods=["GET"], authLevel="ANONYMOUS"), B("http", "OUT", "$return")],
+    "static_file": [B("httpTrigger", "IN", "req", route="static/{*path}", methods=["GET"], authLevel="ANONYMOUS"), B("http", "OUT", "$return")],
     # "on_clicks": [B("eventHubTrigger", "IN", "events", eventHubName="clicks", connection="EventHubConnection", cardinality="MANY", consumerGroup="$Default")],
 }
 
