@@ -43,11 +43,13 @@ down: ## stop exactly what `make up` started
 	@if [ -x $(PY) ]; then $(PY) -m local down; else echo "offerloop: nothing to stop (not installed)"; fi
 
 test: install ## the whole test suite (starts and stops its own stack on free ports)
+	@bash local/install-chromium.sh
 	@bash local/worker-venv.sh
 	@PYTHON=$(PYTHON) bash infra/scripts/infra-venv.sh
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: install ## benchmarks; BENCH=<name> runs one
+	@bash local/install-chromium.sh
 	@$(PY) -m bench $(BENCH)
 
 clean: down ## stop and remove local state (logs, data)

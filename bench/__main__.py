@@ -22,7 +22,7 @@ from local.config import ephemeral_config
 from local.stack import Stack, StackError
 
 RESULTS = Path(__file__).resolve().parent / "results"
-BENCHMARKS = ("emulators", "offers", "simulation", "learning", "movielens", "personalizer")
+BENCHMARKS = ("emulators", "offers", "simulation", "learning", "movielens", "personalizer", "pages")
 
 
 def _machine() -> dict:

@@ -40,6 +40,8 @@ def _print_urls(stack: Stack) -> None:
 offerloop is running locally:
   API            http://{LOOPBACK}:{p.host}/api/health   ({host})
   simulation     http://{LOOPBACK}:{p.host}/api/simulation/status
+  dashboard      http://{LOOPBACK}:{p.host}/api/dashboard   (live charts)
+  store          http://{LOOPBACK}:{p.host}/api/store       (the demo storefront)
   Azurite        blob http://{LOOPBACK}:{p.blob} · queue http://{LOOPBACK}:{p.queue} · table http://{LOOPBACK}:{p.table}
   Cosmos DB      http://{LOOPBACK}:{p.cosmos}/
   Event Hubs     sb://{LOOPBACK}:{p.eventhubs} (hub '{hub}')
