@@ -223,7 +223,8 @@
       cell(row, p.promoted ? "yes" : "no", p.promoted ? "yes" : "no");
       cell(row, estimate(p.candidate));
       cell(row, p.current ? `${p.current.version || ""} ${estimate(p.current)}`.trim() : "—");
-      cell(row, p.reason || "");
+      cell(row, p.reason || "", "reason");
+      row.lastChild.title = p.reason || "";  // the whole reason on hover; the cell shows its start
       return row;
     });
     if (!rows.length) {
