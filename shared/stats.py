@@ -86,7 +86,7 @@ class _Counts:
 
 @dataclass
 class _Group:
-    """A model's or an offer kind's counts per minute (and so over the window)."""
+    """A model's, an offer kind's or an offer's counts per minute (and so over the window)."""
 
     minutes: dict[str, _Counts] = field(default_factory=dict)
 
@@ -142,7 +142,7 @@ class _Offers:
     per_minute: dict[str, _Counts]
     models: dict[str, _Group] = field(default_factory=dict)
     kinds: dict[str, _Group] = field(default_factory=dict)
-    per_offer: dict[str, _Counts] = field(default_factory=dict)
+    per_offer: dict[str, _Group] = field(default_factory=dict)
 
     @classmethod
     def of(cls, documents: Iterable[Mapping[str, Any]], catalog: Mapping[str, Offer], keys: Sequence[str]) -> "_Offers":
@@ -151,25 +151,26 @@ class _Offers:
         for document in documents:
             offer = catalog.get(document["offerId"])
             kind = added.kinds.setdefault(offer.kind if offer else UNKNOWN_KIND, _Group())
-            counted = added.per_offer.setdefault(document["offerId"], _Counts())
+            counted = added.per_offer.setdefault(document["offerId"], _Group())
             for key, counts in _minutes_of(document, wanted):
                 impressions, clicks = counts.get("impressions", 0), counts.get("clicks", 0)
                 added.per_minute[key].add(impressions, clicks)
                 kind.add(key, impressions, clicks)
-                counted.add(impressions, clicks)
+                counted.add(key, impressions, clicks)
                 for version, by_model in counts.get("byModel", {}).items():
                     added.models.setdefault(version, _Group()).add(key, by_model.get("impressions", 0),
                                                                    by_model.get("clicks", 0))
         return added
 
-    def top(self, catalog: Mapping[str, Offer]) -> list[dict[str, Any]]:
-        """The TOP_OFFERS offers by clicks, then impressions, described by the catalog."""
-        counted = self.per_offer
+    def top(self, catalog: Mapping[str, Offer], keys: Sequence[str]) -> list[dict[str, Any]]:
+        """The TOP_OFFERS offers by clicks, then impressions, described by the catalog, each with its series."""
+        counted = {o: group.total for o, group in self.per_offer.items()}
         ids = sorted((o for o, c in counted.items() if c.impressions or c.clicks),
                      key=lambda o: (-counted[o].clicks, -counted[o].impressions, o))[:TOP_OFFERS]
         return [{"offerId": o, "title": catalog[o].title if o in catalog else o,
                  "kind": catalog[o].kind if o in catalog else UNKNOWN_KIND,
-                 "category": catalog[o].category if o in catalog else None, **counted[o].to_dict()} for o in ids]
+                 "category": catalog[o].category if o in catalog else None, **counted[o].to_dict(),
+                 "series": self.per_offer[o].series(keys)} for o in ids]
 
 
 def _events(traffic: Iterable[Mapping[str, Any]], keys: Sequence[str]) -> dict[str, int]:
@@ -202,7 +203,7 @@ def build(window: Window, offer_stats: Iterable[Mapping[str, Any]], traffic: Ite
                     "eventsPerSecond": round(events[k] / 60, 3)} for k in keys],
         "byModel": _ranked(added.models, "version", keys),
         "byKind": _ranked(added.kinds, "kind", keys),
-        "offers": added.top(catalog),
+        "offers": added.top(catalog, keys),
         "promotions": [promotion(r) for r in newest],
         "simulation": simulation,
     }

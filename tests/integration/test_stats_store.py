@@ -140,6 +140,8 @@ def test_the_composed_service_answers_from_the_stack(config, container, monkeypa
                          "byModel", "byKind", "offers", "promotions", "simulation"}
     assert len(body["series"]) == 5 and body["totals"]["events"] >= 2
     mine = next(o for o in body["offers"] if o["offerId"] == offer_id)
+    series = mine.pop("series")
     assert mine == {"offerId": offer_id, "title": "Ten percent off books", "kind": "category_discount",
                     "category": "books", "impressions": 1, "clicks": 1, "ctr": 1.0}
+    assert sum(s["impressions"] for s in series) == 1 and series[0]["time"] in {s["time"] for s in body["series"]}
     assert any(m["version"] == "m-live" for m in body["byModel"]) and "state" in body["simulation"]

@@ -83,11 +83,14 @@ def test_kinds_and_top_offers_come_from_the_catalog_and_an_unknown_offer_is_stil
         ("category_discount", 1, 1), ("free_shipping", 1, 0), (stats.UNKNOWN_KIND, 1, 1)]
     assert body["offers"] == [
         {"offerId": "of-1", "title": "offer of-1", "kind": "category_discount", "category": "books",
-         "impressions": 1, "clicks": 1, "ctr": 1.0},
+         "impressions": 1, "clicks": 1, "ctr": 1.0,  # shown at 03:02, clicked at 03:03 (a minute without impressions)
+         "series": [{"time": "2026-11-22T03:02:00Z", "impressions": 1, "clicks": 0, "ctr": 0.0}]},
         {"offerId": "of-3", "title": "of-3", "kind": stats.UNKNOWN_KIND, "category": None,
-         "impressions": 1, "clicks": 1, "ctr": 1.0},
+         "impressions": 1, "clicks": 1, "ctr": 1.0,
+         "series": [{"time": "2026-11-22T03:09:00Z", "impressions": 1, "clicks": 1, "ctr": 1.0}]},
         {"offerId": "of-2", "title": "offer of-2", "kind": "free_shipping", "category": None,
-         "impressions": 1, "clicks": 0, "ctr": 0.0}]
+         "impressions": 1, "clicks": 0, "ctr": 0.0,
+         "series": [{"time": "2026-11-22T03:10:00Z", "impressions": 1, "clicks": 0, "ctr": 0.0}]}]
 
 
 def test_the_top_ten_offers_are_by_clicks_then_impressions():
