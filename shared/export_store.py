@@ -18,7 +18,8 @@ from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.cosmos import ContainerProxy
 from azure.storage.blob import BlobServiceClient, ContainerClient, ContentSettings
 
-from . import archive, catalog_store, cosmos, export, model_store, personalizer_store, resources, storage
+from . import (archive, catalog_store, cosmos, export, model_store, personalizer_store, projection_store, resources,
+               storage)
 from .learning import compaction, dataset
 from .parquet_archive import ParquetArchive
 from .projections import strip_system_fields
@@ -88,10 +89,8 @@ class BlobSink:
 def offer_stats(container: ContainerProxy, start: datetime, end: datetime) -> Iterator[dict[str, Any]]:
     """The offerstats documents of the hours from start's to end's (the container indexes /hour)."""
     query = "SELECT * FROM c WHERE c.hour >= @first AND c.hour <= @last"
-    parameters = [{"name": "@first", "value": compaction.iso(compaction.floor_hour(start))},
-                  {"name": "@last", "value": compaction.iso(compaction.floor_hour(end))}]
-    for item in container.query_items(query, parameters=parameters, enable_cross_partition_query=True,
-                                      max_item_count=catalog_store.PAGE_SIZE):
+    for item in projection_store.of_hours(container, query, compaction.iso(compaction.floor_hour(start)),
+                                          compaction.iso(compaction.floor_hour(end))):
         yield strip_system_fields(item)
 
 

@@ -33,6 +33,7 @@ from azure.cosmos.exceptions import (
 )
 
 from . import cosmos, resources
+from .catalog_store import PAGE_SIZE
 from .ingest import Update, Versioned
 from .projections import strip_system_fields
 from .settings import Settings
@@ -162,6 +163,15 @@ class DocumentStore:
             self.container.delete_item(id, partition_key=partition_key)
         except CosmosResourceNotFoundError:
             pass
+
+
+def of_hours(container: ContainerProxy, query: str, first: str, last: str) -> Iterator[dict]:
+    """The statistics documents (offerstats, trafficstats: both index /hour) of the hours from `first`
+    to `last` ("2026-11-22T23:00:00Z"), as `query` selects them with @first and @last; across
+    partitions, a page at a time."""
+    parameters = [{"name": "@first", "value": first}, {"name": "@last", "value": last}]
+    yield from container.query_items(query, parameters=parameters, enable_cross_partition_query=True,
+                                     max_item_count=PAGE_SIZE)
 
 
 def profiles(config: Settings) -> DocumentStore:

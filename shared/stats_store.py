@@ -22,8 +22,7 @@ from azure.cosmos import ContainerProxy
 from azure.storage.blob import ContainerClient
 from redis.exceptions import RedisError
 
-from . import model_store, stats
-from .catalog_store import PAGE_SIZE
+from . import model_store, projection_store, stats
 from .refresh import Periodic
 
 log = logging.getLogger(__name__)
@@ -48,9 +47,7 @@ def guard(what: str, read: Callable[..., T]) -> Callable[..., T]:
 def hours_reader(container: ContainerProxy, query: str) -> Callable[[str, str], list[dict]]:
     """(first hour, last hour) -> the container's documents of those hours, as `query` selects them."""
     def read(first: str, last: str) -> list[dict]:
-        parameters = [{"name": "@first", "value": first}, {"name": "@last", "value": last}]
-        return list(container.query_items(query, parameters=parameters, enable_cross_partition_query=True,
-                                          max_item_count=PAGE_SIZE))
+        return list(projection_store.of_hours(container, query, first, last))
     return guard(f"Cosmos DB container {container.id}", read)
 
 
